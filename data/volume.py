@@ -1,0 +1,155 @@
+"""The ``Volume``: a 3D image indexed ``[k, i, j]`` (slice, row, column) with its geometry.
+
+The geometry is one 4x4 affine ``A`` taking a voxel index to patient coordinates in **LPS
+millimetres** (DICOM's frame)::
+
+    [x, y, z, 1]^T = A @ [k, i, j, 1]^T
+
+Column 0 of ``A`` is the step from one slice to the next, column 1 the step down one row
+(DICOM's column direction cosine x PixelSpacing[0]), column 2 the step along one column
+(DICOM's row direction cosine x PixelSpacing[1]), column 3 the centre of voxel (0, 0, 0).
+Integer indices are voxel centres. Nothing here assumes axial slices or a particular orientation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+
+def affine_from_geometry(
+    origin: Sequence[float],
+    slice_dir: Sequence[float],
+    row_dir: Sequence[float],
+    col_dir: Sequence[float],
+    spacing: Sequence[float],
+) -> np.ndarray:
+    """Build the index->LPS affine.
+
+    ``origin``: LPS of voxel (0,0,0); ``slice_dir``/``row_dir``/``col_dir``: unit vectors along
+    which k, i, j grow (``row_dir`` is DICOM's column cosine, ``col_dir`` its row cosine);
+    ``spacing``: (dk, di, dj) in mm.
+    """
+    a = np.eye(4)
+    for axis, (d, s) in enumerate(zip((slice_dir, row_dir, col_dir), spacing)):
+        d = np.asarray(d, float)
+        a[:3, axis] = d / np.linalg.norm(d) * float(s)
+    a[:3, 3] = np.asarray(origin, float)
+    return a
+
+
+@dataclass
+class Volume:
+    """A 3D image ``array[k, i, j]`` plus the 4x4 index->LPS-mm ``affine``.
+
+    ``meta`` carries provenance: source path, modality, series UID, and ``notes`` (a list of
+    one-line messages about corrections the reader made, e.g. gap resampling or tilt).
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.array = np.asarray(self.array)
+        self.affine = np.asarray(self.affine, dtype=float)
+        if self.array.ndim != 3:
+            raise ValueError(f"Volume array must be 3D [k, i, j], got shape {self.array.shape}")
+        if self.affine.shape != (4, 4):
+            raise ValueError(f"Volume affine must be 4x4, got {self.affine.shape}")
+        if abs(np.linalg.det(self.affine[:3, :3])) < 1e-12:
+            raise ValueError("Volume affine is singular")
+        self.meta.setdefault("notes", [])
+
+    # ----------------------------------------------------------------- geometry
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(slices, rows, columns)."""
+        return tuple(int(n) for n in self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """Voxel size (dk, di, dj) in mm."""
+        return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    @property
+    def directions(self) -> np.ndarray:
+        """3x3 matrix whose columns are the unit LPS directions of k, i and j."""
+        return self.affine[:3, :3] / self.spacing
+
+    def is_orthogonal(self, tol: float = 1e-4) -> bool:
+        """True when the k, i, j axes are mutually perpendicular."""
+        d = self.directions
+        return bool(np.allclose(d.T @ d, np.eye(3), atol=tol))
+
+    def index_to_lps(self, index: np.ndarray | Sequence[float]) -> np.ndarray:
+        """Voxel index (..., 3) as (k, i, j), fractional allowed -> LPS mm (..., 3)."""
+        idx = np.asarray(index, dtype=float)
+        return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def lps_to_index(self, points: np.ndarray | Sequence[float]) -> np.ndarray:
+        """LPS mm (..., 3) -> fractional voxel index (..., 3) as (k, i, j)."""
+        pts = np.asarray(points, dtype=float)
+        inv = np.linalg.inv(self.affine)
+        return pts @ inv[:3, :3].T + inv[:3, 3]
+
+    def contains(self, points: np.ndarray | Sequence[float], margin_vox: float = 0.5) -> np.ndarray:
+        """Which LPS points (..., 3) fall inside the scanned box (voxel edges by default)."""
+        idx = self.lps_to_index(points)
+        hi = np.asarray(self.shape, float) - 1 + margin_vox
+        with np.errstate(invalid="ignore"):
+            return np.all((idx >= -margin_vox) & (idx <= hi), axis=-1)
+
+    def corners_lps(self) -> np.ndarray:
+        """LPS of the 8 corner voxel centres (8, 3)."""
+        n = np.asarray(self.shape) - 1
+        c = np.array([[a, b, d] for a in (0, n[0]) for b in (0, n[1]) for d in (0, n[2])], float)
+        return self.index_to_lps(c)
+
+    def center_lps(self) -> np.ndarray:
+        """LPS of the centre of the voxel grid."""
+        return self.index_to_lps((np.asarray(self.shape, float) - 1) / 2)
+
+    # -------------------------------------------------------------- resampling
+    def resample_to(
+        self,
+        shape: Sequence[int],
+        affine: np.ndarray,
+        order: int = 1,
+        fill: float | None = None,
+    ) -> "Volume":
+        """Resample onto another grid (``shape`` + index->LPS ``affine``).
+
+        ``order=1`` is trilinear (images), ``order=0`` nearest (masks, labels). Points outside the
+        source get ``fill`` (default: the array's minimum, i.e. air for CT).
+        """
+        affine = np.asarray(affine, float)
+        m = np.linalg.inv(self.affine) @ affine  # out index -> in index
+        if fill is None:
+            fill = float(self.array.min()) if self.array.size else 0.0
+        src = self.array if order == 0 else self.array.astype(np.float32, copy=False)
+        out = ndimage.affine_transform(
+            src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(int(s) for s in shape),
+            order=order, mode="constant", cval=fill, prefilter=False,
+        )
+        meta = dict(self.meta)
+        meta["notes"] = list(self.meta.get("notes", []))
+        return Volume(out, affine, meta)
+
+    def resample(self, spacing: Sequence[float] | float, order: int = 1, fill: float | None = None) -> "Volume":
+        """Resample to a new voxel size (dk, di, dj) mm, same orientation, same first voxel centre,
+        covering the same extent (the last voxel centre may fall short by under one new voxel)."""
+        new = np.broadcast_to(np.asarray(spacing, float), (3,))
+        if np.any(new <= 0):
+            raise ValueError(f"spacing must be positive, got {tuple(new)}")
+        extent = (np.asarray(self.shape) - 1) * self.spacing
+        shape = np.floor(extent / new + 1e-6).astype(int) + 1
+        affine = self.affine.copy()
+        affine[:3, :3] = self.directions * new
+        return self.resample_to(shape, affine, order=order, fill=fill)
+
+    def __repr__(self) -> str:
+        sp = ", ".join(f"{s:.4g}" for s in self.spacing)
+        return f"Volume(shape={self.shape}, spacing=({sp}) mm, dtype={self.array.dtype})"
