@@ -132,7 +132,7 @@ class Volume:
         src = self.array if order == 0 else self.array.astype(np.float32, copy=False)
         out = ndimage.affine_transform(
             src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(int(s) for s in shape),
-            order=order, mode="constant", cval=fill, prefilter=False,
+            order=order, mode="grid-constant", cval=fill, prefilter=False,
         )
         meta = dict(self.meta)
         meta["notes"] = list(self.meta.get("notes", []))
