@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import InputError
+from data.landmarks import name_index
 
 SETS_DIR = Path(__file__).resolve().parent / "landmark_sets"
 COLUMNS = ("name", "full_name", "definition", "pair")
@@ -35,10 +36,7 @@ class LandmarkDefinition:
 
     def index(self, name: str) -> int:
         """Position of landmark ``name`` (KeyError if not in the set)."""
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(f"landmark {name!r} not in set {self.name or '(unnamed)'}") from None
+        return name_index(self.names, name, f"set {self.name or '(unnamed)'}")
 
     def flip_permutation(self) -> np.ndarray:
         """Index permutation swapping left/right partners (midline points map to themselves).

@@ -11,6 +11,14 @@ from typing import Any, Sequence
 import numpy as np
 
 
+def name_index(names: Sequence[str], name: str, context: str) -> int:
+    """Position of ``name`` in ``names``; KeyError naming ``context`` when it is not there."""
+    try:
+        return list(names).index(name)
+    except ValueError:
+        raise KeyError(f"landmark {name!r} not in {context}") from None
+
+
 @dataclass
 class LandmarkSet:
     """``names`` (N,), ``coords`` (N, 3) in LPS mm, ``present`` (N,) bool.
@@ -51,10 +59,7 @@ class LandmarkSet:
 
     def index(self, name: str) -> int:
         """Position of ``name`` in the set (KeyError naming the set's landmarks if absent)."""
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(f"landmark {name!r} not in set ({', '.join(self.names)})") from None
+        return name_index(self.names, name, f"set ({', '.join(self.names)})")
 
     def __getitem__(self, name: str) -> np.ndarray:
         """LPS coordinates of one landmark."""
