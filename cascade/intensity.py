@@ -25,3 +25,10 @@ def normalise(array: np.ndarray, mode: str, bone_threshold_hu: float = 300.0) ->
         lo, hi = np.percentile(fg if fg.size else sample, PERCENTILES)
         return ((array.astype(np.float32) - lo) / max(float(hi - lo), 1e-6)).clip(-0.5, 2.0).astype(np.float32)
     raise ValueError(f"unknown intensity mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def air_value(mode: str, bone_threshold_hu: float = 300.0) -> float:
+    """The normalised value of air (-1000 HU), used to pad crops outside the scan (0 for ``intensity``)."""
+    if mode == "intensity":
+        return 0.0
+    return float(normalise(np.array([-1000.0]), mode, bone_threshold_hu)[0])

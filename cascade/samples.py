@@ -14,7 +14,7 @@ from cascade.canonical import to_canonical
 from cascade.config import GlobalPhaseConfig, LocalPhaseConfig
 from cascade.crops import CropSpec, extract_crop
 from cascade.global_grid import GlobalGrid, global_input
-from cascade.intensity import normalise
+from cascade.intensity import air_value, normalise
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
@@ -54,8 +54,7 @@ class CropSampler:
         self.cfg = cfg
         self.spec = CropSpec(cfg.size, cfg.spacing)
         self.volumes = [normalised_volume(c.volume, cfg.intensity, cfg.bone_threshold_hu) for c in cases]
-        self.fill = float(normalise(np.array([-1000.0]), cfg.intensity, cfg.bone_threshold_hu)[0]) \
-            if cfg.intensity != "intensity" else 0.0
+        self.fill = air_value(cfg.intensity, cfg.bone_threshold_hu)
         self.cases = cases
         self.pairs = [(c, n) for c, case in enumerate(cases) for n in range(len(case.landmarks))
                       if case.landmarks.present[n] and (landmark is None or n == landmark)]

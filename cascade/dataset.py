@@ -1,0 +1,86 @@
+"""Training data from a manifest CSV: one row per case, scans cached in memory once.
+
+Manifest columns: ``case_id``, the scan (``image`` or ``dicom_dir``: DICOM folder/file or NIfTI)
+and ``landmarks`` (any supported landmark file); relative paths are relative to the manifest's
+folder. Other columns are ignored. Splits are by case, never by crop.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cascade.samples import Case
+from data.errors import InputError
+from data.landmark_io import read_landmarks
+from data.load import load_volume
+
+SCAN_COLUMNS = ("image", "dicom_dir", "scan")
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """The manifest with absolute ``scan`` and ``landmarks`` paths; InputError when malformed."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(path, "no such manifest file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable CSV manifest: {exc}") from None
+    scan_col = next((c for c in SCAN_COLUMNS if c in df.columns), None)
+    missing = [c for c in ("case_id", "landmarks") if c not in df.columns] + ([] if scan_col else ["image"])
+    if missing:
+        raise InputError(path, f"manifest lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
+    if df.empty:
+        raise InputError(path, "manifest has no cases")
+    dup = df["case_id"][df["case_id"].duplicated()].tolist()
+    if dup:
+        raise InputError(path, f"duplicate case_id {dup[0]!r}")
+    base = path.parent
+    return pd.DataFrame({
+        "case_id": df["case_id"],
+        "scan": [str((base / p).resolve()) for p in df[scan_col]],
+        "landmarks": [str((base / p).resolve()) for p in df["landmarks"]],
+    })
+
+
+def landmark_names(manifest: pd.DataFrame) -> list[str]:
+    """Landmark names from the annotation files: the first file's order, then any others' extra names."""
+    names: list[str] = []
+    for f in manifest["landmarks"]:
+        for n in read_landmarks(f).names:
+            if n not in names:
+                names.append(n)
+    return names
+
+
+def load_cases(manifest: pd.DataFrame, names: Sequence[str], progress: bool = True) -> list[Case]:
+    """Read every scan and landmark file of the manifest into memory (canonical orientation)."""
+    cases = []
+    for n, row in enumerate(manifest.itertuples(index=False), 1):
+        if progress:
+            print(f"\rloading cases {n}/{len(manifest)}: {row.case_id:<30}", end="", file=sys.stderr, flush=True)
+        cases.append(Case.make(row.case_id, load_volume(row.scan), read_landmarks(row.landmarks), list(names)))
+    if progress:
+        print(file=sys.stderr)
+    return cases
+
+
+def split_cases(case_ids: Sequence[str], val_fraction: float = 0.2, seed: int = 0,
+                folds: int | None = None, fold: int = 0) -> tuple[list[int], list[int]]:
+    """(train indices, validation indices) by case: a seeded random split, or fold ``fold`` of ``folds``."""
+    n = len(case_ids)
+    order = np.random.default_rng(seed).permutation(n)
+    if folds:
+        if not 0 <= fold < folds or folds > n:
+            raise ValueError(f"fold {fold} of {folds} impossible with {n} cases")
+        val = sorted(order[fold::folds].tolist())
+    else:
+        n_val = int(round(n * val_fraction)) if n > 1 else 0
+        n_val = min(max(n_val, 1 if val_fraction > 0 and n > 1 else 0), n - 1)
+        val = sorted(order[:n_val].tolist())
+    train = [i for i in range(n) if i not in set(val)]
+    return train, val

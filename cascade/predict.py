@@ -1,0 +1,106 @@
+"""Run a trained cascade on a scan: phase 1 on the whole scan, then phases 2 and 3 on crops.
+
+    cascade = Cascade.load("models/demo")
+    pred = cascade.predict(load_volume("scan_dir"))
+    pred.final            # (N, 3) LPS mm after phase 3
+    pred.estimates        # (3, N, 3): after phase 1, 2 and 3
+    pred.inside           # (N,) whether the final estimate lies inside the scanned volume
+
+All 16 (N) crops of a local phase go through the network as one batch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cascade.bundle import Bundle
+from cascade.canonical import to_canonical
+from cascade.crops import CropSpec, extract_crop
+from cascade.global_grid import global_input
+from cascade.intensity import air_value
+from cascade.samples import normalised_volume
+from data.landmarks import LandmarkSet
+from data.volume import Volume
+
+
+@dataclass
+class Prediction:
+    """Landmark estimates of every phase, in LPS mm, for one scan."""
+
+    names: list[str]
+    estimates: np.ndarray  # (phases, N, 3)
+    inside: np.ndarray  # (N,)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.estimates[-1]
+
+    def landmark_set(self, volume: Volume) -> LandmarkSet:
+        """Final estimates as a LandmarkSet; extra columns: voxel k/i/j, each phase's estimate, inside flag.
+
+        ``present`` is True for every estimate inside the scan; estimates outside are kept (not
+        clipped) with present False and ``inside`` = no.
+        """
+        idx = volume.lps_to_index(self.final)
+        extra: dict[str, list] = {"k": list(idx[:, 0]), "i": list(idx[:, 1]), "j": list(idx[:, 2])}
+        for p, est in enumerate(self.estimates, 1):
+            for a, axis in enumerate("xyz"):
+                extra[f"phase{p}_{axis}"] = list(est[:, a])
+        extra["inside"] = ["yes" if v else "no" for v in self.inside]
+        return LandmarkSet(self.names, self.final.copy(), self.inside.copy(), extra=extra)
+
+
+class Cascade:
+    """The trained models of a bundle, loaded once, applied to any number of scans."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.models = {1: [bundle.load_model(1)]}
+        for phase in (2, 3):
+            if bundle.shared(phase):
+                self.models[phase] = [bundle.load_model(phase)]
+            else:
+                self.models[phase] = [bundle.load_model(phase, n) for n in range(len(bundle.names))]
+
+    @classmethod
+    def load(cls, path) -> "Cascade":
+        return cls(Bundle.open(path))
+
+    def _phase1(self, can: Volume) -> np.ndarray:
+        cfg = self.bundle.config.phase1
+        x, grid = global_input(normalised_volume(can, cfg.intensity, cfg.bone_threshold_hu), cfg.shape)
+        y = np.asarray(self.models[1][0](x[None, ..., None], training=False), float)
+        return grid.normalised_to_lps(y.reshape(-1, 3))
+
+    def _local(self, can: Volume, phase: int, centres: np.ndarray) -> np.ndarray:
+        cfg = self.bundle.phase_config(phase)
+        spec = CropSpec(cfg.size, cfg.spacing)
+        vol = normalised_volume(can, cfg.intensity, cfg.bone_threshold_hu)
+        fill = air_value(cfg.intensity, cfg.bone_threshold_hu)
+        crops, affines = zip(*[extract_crop(vol, spec, c, fill) for c in centres])
+        x = np.stack(crops)[..., None]
+        n = len(centres)
+        if cfg.shared:
+            y = np.asarray(self.models[phase][0]({"image": x, "landmark": np.eye(n, dtype=np.float32)},
+                                                 training=False), float)
+        else:
+            y = np.concatenate([np.asarray(m(x[i:i + 1], training=False), float)
+                                for i, m in enumerate(self.models[phase])])
+        return np.stack([spec.target_to_lps(a, t) for a, t in zip(affines, y)])
+
+    def predict(self, volume: Volume) -> Prediction:
+        """Estimates of all landmarks after each phase for one scan."""
+        t0 = time.perf_counter()
+        can = to_canonical(volume)
+        seconds = {}
+        est = [self._phase1(can)]
+        seconds["phase1"] = time.perf_counter() - t0
+        for phase in (2, 3):
+            t = time.perf_counter()
+            est.append(self._local(can, phase, est[-1]))
+            seconds[f"phase{phase}"] = time.perf_counter() - t
+        estimates = np.stack(est)
+        return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds)
