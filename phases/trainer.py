@@ -162,6 +162,15 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     if initial_epoch < net.epochs:
         model.fit(**fit_args, validation_data=_even(val_data, replicas), validation_batch_size=8 * replicas,
                   epochs=net.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
-    with atomic_path(bundle.model_path(phase, landmark)) as tmp:
-        model.save(tmp)
+    save_for_inference(model, bundle.model_path(phase, landmark))
     return model
+
+
+def save_for_inference(model: keras.Model, path) -> None:
+    """Write the model's architecture and weights only (no optimiser state: a third of the size)."""
+    spec = json.loads(model.to_json())
+    spec.pop("compile_config", None)  # else the reloaded model is compiled and saves optimiser slots
+    bare = keras.models.model_from_json(json.dumps(spec))
+    bare.set_weights(model.get_weights())
+    with atomic_path(path) as tmp:
+        bare.save(tmp)

@@ -1,0 +1,126 @@
+"""Command line shared by the per-phase training scripts and ``train_all``.
+
+    python -m phases.train_phase1 --manifest data.csv --bundle models/my [--preset fast] [--resume]
+    python -m phases.train_phase2 --manifest data.csv --bundle models/my
+    python -m phases.train_phase3 --manifest data.csv --bundle models/my
+    python -m phases.train_all    --manifest data.csv --bundle models/my   # all three, then validate
+
+The first phase trained creates the bundle (preset, landmark names from the annotation files,
+train/validation split by case); later phases reuse its config and split.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cascade.bundle import MANIFEST, Bundle
+from cascade.config import PRESETS, preset, tiny
+from cascade.dataset import landmark_names, load_cases, read_manifest, split_cases
+from cascade.metrics import mean_radial_error
+from data.errors import InputError
+
+
+def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
+    what = "phases " + ", ".join(map(str, phases)) if len(phases) > 1 else f"phase {phases[0]}"
+    p = argparse.ArgumentParser(description=f"Train {what} of the landmark cascade into a model bundle.")
+    p.add_argument("--manifest", required=True, type=Path, help="CSV: case_id, image|dicom_dir, landmarks")
+    p.add_argument("--bundle", required=True, type=Path, help="model bundle directory (created if new)")
+    p.add_argument("--preset", choices=PRESETS, default="fast", help="network sizes (new bundles only)")
+    p.add_argument("--tiny", action="store_true", help="very small networks and inputs (tests, smoke runs)")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs for these phases")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out (new bundles)")
+    p.add_argument("--folds", type=int, help="k-fold split instead of --val-fraction (new bundles)")
+    p.add_argument("--fold", type=int, default=0, help="which fold to hold out, with --folds")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of each phase")
+    p.add_argument("--devices", help="comma-separated devices for MirroredStrategy, e.g. cpu:0,cpu:1 or gpu:0,gpu:1")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 line/epoch")
+    return p
+
+
+def open_or_create(args, manifest) -> Bundle:
+    """The bundle named by ``--bundle``: existing (config and split reused) or new."""
+    if (args.bundle / MANIFEST).exists():
+        bundle = Bundle.open(args.bundle)
+        known = set(manifest["case_id"])
+        missing = [c for c in bundle.info["train_cases"] + bundle.info["val_cases"] if c not in known]
+        if missing:
+            raise InputError(args.manifest, f"lacks case {missing[0]!r} of the bundle's split ({args.bundle})")
+        return bundle
+    config = tiny(preset(args.preset)) if args.tiny else preset(args.preset)
+    ids = list(manifest["case_id"])
+    train, val = split_cases(ids, args.val_fraction, args.seed, args.folds, args.fold)
+    return Bundle.create(args.bundle, config, landmark_names(manifest), manifest=str(args.manifest.resolve()),
+                         seed=args.seed, train_cases=[ids[i] for i in train], val_cases=[ids[i] for i in val])
+
+
+def with_epochs(bundle: Bundle, phases: Sequence[int], epochs: int | None) -> None:
+    """Apply ``--epochs`` to the given phases of the bundle's config."""
+    if epochs is None:
+        return
+    c = bundle.config
+    for ph in phases:
+        key = f"phase{ph}"
+        cfg = getattr(c, key)
+        c = replace(c, **{key: replace(cfg, net=replace(cfg.net, epochs=epochs))})
+    bundle.config = c
+    bundle.save()
+
+
+def validate(bundle: Bundle, val_cases) -> dict:
+    """Mean radial error (mm) after each phase on the validation cases, via the full cascade."""
+    from cascade.predict import Cascade
+
+    cascade = Cascade(bundle)
+    per_phase = [[] for _ in range(3)]
+    for case in val_cases:
+        pred = cascade.predict(case.volume)
+        for p in range(3):
+            per_phase[p].append(mean_radial_error(pred.estimates[p], case.landmarks.coords, case.landmarks.present))
+    return {f"phase{p + 1}_mre_mm": float(np.nanmean(v)) for p, v in enumerate(per_phase)} | {"cases": len(val_cases)}
+
+
+def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bool = False) -> int:
+    """Entry point of the training scripts; returns the exit code."""
+    args = parser(phases).parse_args(argv)
+    try:
+        from phases.strategy import get_strategy
+        from phases.trainer import train_phase
+
+        strategy = get_strategy(args.devices.split(",") if args.devices else None)
+        manifest = read_manifest(args.manifest)
+        bundle = open_or_create(args, manifest)
+        with_epochs(bundle, phases, args.epochs)
+        by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
+        wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
+        cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names)))
+        train = [cases[c] for c in bundle.info["train_cases"]]
+        val = [cases[c] for c in bundle.info["val_cases"]]
+        print(f"{len(train)} training / {len(val)} validation cases, {len(bundle.names)} landmarks, "
+              f"preset {bundle.config.preset}, {strategy.num_replicas_in_sync} replica(s)", file=sys.stderr)
+        for phase in phases:
+            t0 = time.perf_counter()
+            models = [None] if bundle.shared(phase) else range(len(bundle.names))
+            for n in models:
+                label = "" if n is None else f" landmark {bundle.names[n]} ({n + 1}/{len(bundle.names)})"
+                print(f"== phase {phase}{label}", file=sys.stderr)
+                train_phase(bundle, phase, train, val, seed=bundle.info.get("seed", args.seed), resume=args.resume,
+                            verbose=args.verbose, strategy=strategy, landmark=n)
+            bundle.info.setdefault("train_seconds", {})[f"phase{phase}"] = round(time.perf_counter() - t0, 1)
+            bundle.save()
+        if validate_after and val:
+            bundle.info["validation"] = validate(bundle, val)
+            bundle.save()
+            print("validation (mean radial error, mm): " + ", ".join(
+                f"{k}={v:.2f}" for k, v in bundle.info["validation"].items() if k.endswith("_mm")), file=sys.stderr)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"bundle: {args.bundle}", file=sys.stderr)
+    return 0
