@@ -57,13 +57,15 @@ def landmark_names(manifest: pd.DataFrame) -> list[str]:
     return names
 
 
-def load_cases(manifest: pd.DataFrame, names: Sequence[str], progress: bool = True) -> list[Case]:
-    """Read every scan and landmark file of the manifest into memory (canonical orientation)."""
+def load_cases(manifest: pd.DataFrame, names: Sequence[str], spacing: Sequence[float] | None = None,
+               progress: bool = True) -> list[Case]:
+    """Read every scan and landmark file of the manifest into memory (``Case.make`` with ``spacing``)."""
     cases = []
     for n, row in enumerate(manifest.itertuples(index=False), 1):
         if progress:
             print(f"\rloading cases {n}/{len(manifest)}: {row.case_id:<30}", end="", file=sys.stderr, flush=True)
-        cases.append(Case.make(row.case_id, load_volume(row.scan), read_landmarks(row.landmarks), list(names)))
+        cases.append(Case.make(row.case_id, load_volume(row.scan), read_landmarks(row.landmarks), list(names),
+                                spacing))
     if progress:
         print(file=sys.stderr)
     return cases

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cascade.bundle import Bundle
-from cascade.canonical import to_canonical
 from cascade.crops import CropSpec, extract_crop
 from cascade.global_grid import global_input
 from cascade.intensity import air_value
-from cascade.samples import normalised_volume
+from cascade.samples import finest_spacing, normalised_volume, working_volume
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
@@ -94,7 +93,7 @@ class Cascade:
     def predict(self, volume: Volume) -> Prediction:
         """Estimates of all landmarks after each phase for one scan."""
         t0 = time.perf_counter()
-        can = to_canonical(volume)
+        can = working_volume(volume, finest_spacing(self.bundle.config))
         seconds = {}
         est = [self._phase1(can)]
         seconds["phase1"] = time.perf_counter() - t0

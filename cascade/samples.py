@@ -7,11 +7,12 @@ truth (the paper took 36 shifted crops per case), so every epoch sees new crops.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from cascade.canonical import to_canonical
-from cascade.config import GlobalPhaseConfig, LocalPhaseConfig
+from cascade.config import CascadeConfig, GlobalPhaseConfig, LocalPhaseConfig
 from cascade.crops import CropSpec, extract_crop
 from cascade.global_grid import GlobalGrid, global_input
 from cascade.intensity import air_value, normalise
@@ -28,9 +29,30 @@ class Case:
     landmarks: LandmarkSet
 
     @classmethod
-    def make(cls, case_id: str, volume: Volume, landmarks: LandmarkSet, names: list[str]) -> "Case":
-        """Canonicalise the volume and order the landmarks as ``names`` (missing ones absent)."""
-        return cls(case_id, to_canonical(volume), landmarks.subset(names, missing_ok=True))
+    def make(cls, case_id: str, volume: Volume, landmarks: LandmarkSet, names: list[str],
+             spacing: Sequence[float] | None = None) -> "Case":
+        """Working volume (see ``working_volume``) and landmarks ordered as ``names`` (missing ones absent)."""
+        return cls(case_id, working_volume(volume, spacing), landmarks.subset(names, missing_ok=True))
+
+
+def finest_spacing(config: CascadeConfig) -> tuple[float, float, float]:
+    """The finest voxel size (k, i, j) any local phase samples: finer scan detail is never used."""
+    return tuple(float(min(a, b)) for a, b in zip(config.phase2.spacing, config.phase3.spacing))  # type: ignore
+
+
+def working_volume(volume: Volume, spacing: Sequence[float] | None = None) -> Volume:
+    """Canonical axes, and resampled (linear) to ``spacing`` along axes where the scan is much finer.
+
+    Training caches and inference both go through this, so networks see the same resolution;
+    it bounds memory for fine scans (a 512 x 512 x 400 scan at 0.4 mm shrinks ~3x).
+    """
+    can = to_canonical(volume)
+    if spacing is None:
+        return can
+    target = np.where(can.spacing < 0.75 * np.asarray(spacing, float), spacing, can.spacing)
+    if np.allclose(target, can.spacing):
+        return can
+    return can.resample(target)
 
 
 def normalised_volume(volume: Volume, intensity: str, threshold: float) -> Volume:

@@ -23,6 +23,7 @@ from cascade.bundle import MANIFEST, Bundle
 from cascade.config import PRESETS, preset, tiny
 from cascade.dataset import landmark_names, load_cases, read_manifest, split_cases
 from cascade.metrics import mean_radial_error
+from cascade.samples import finest_spacing
 from data.errors import InputError
 
 
@@ -99,7 +100,8 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
         with_epochs(bundle, phases, args.epochs)
         by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
         wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
-        cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names)))
+        cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names,
+                                           finest_spacing(bundle.config))))
         train = [cases[c] for c in bundle.info["train_cases"]]
         val = [cases[c] for c in bundle.info["val_cases"]]
         print(f"{len(train)} training / {len(val)} validation cases, {len(bundle.names)} landmarks, "

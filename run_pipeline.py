@@ -1,0 +1,154 @@
+"""Landmark Cascade: find craniofacial landmarks in CT scans (DICOM folders or NIfTI files).
+
+    python run_pipeline.py                                   # built-in example
+    python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--truth FILE ...]
+
+Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, present = inside
+the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
+for 3D Slicer, ``landmarks.json``; with ``--truth``, ``errors.csv`` (per landmark and phase:
+x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels). ``OUT_DIR/summary.csv`` has
+one row per scan. Bad input: one line naming the file and the problem, exit code 2.
+
+With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0),
+runs the bundled demo model (``models/demo``) on it and prints each landmark with its errors.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from data.atomic import atomic_path
+from data.errors import InputError
+
+ROOT = Path(__file__).resolve().parent
+DEMO_BUNDLE = ROOT / "models" / "demo"
+EXAMPLE_SEED = 0
+FORMATS = ("csv", "fcsv", "mrk.json", "json")
+
+
+GENERIC_FOLDERS = {"dicom", "dcm", "images", "image", "series", "scan", "ct"}
+
+
+def case_name(path: Path) -> str:
+    """Output folder name for a scan path (``case_7/dicom`` -> ``case_7``, ``a.nii.gz`` -> ``a``)."""
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".dcm"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    if name.lower() in GENERIC_FOLDERS and path.resolve().parent.name:
+        return path.resolve().parent.name
+    return name or "scan"
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """``case_name`` of each path, with ``-2``, ``-3`` ... appended where names repeat."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        base = case_name(p)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
+
+
+def make_example(out: Path) -> tuple[Path, Path]:
+    """Write the synthetic example case; returns (DICOM folder, true landmark CSV)."""
+    from data.phantom import write_case
+
+    row = write_case(out / "example-input", EXAMPLE_SEED, case_id="example")  # paths relative to ``out``
+    return out / row["dicom_dir"], out / row["landmarks"]
+
+
+def print_table(names, pred, errors: pd.DataFrame | None) -> None:
+    """Final estimates, with per-phase 3D errors when the truth is known."""
+    head = f"{'name':<6}{'x':>9}{'y':>9}{'z':>9}  {'inside':<7}"
+    if errors is not None:
+        head += "".join(f"{f'err{p} mm':>10}" for p in (1, 2, 3))
+    print(head)
+    for n, name in enumerate(names):
+        x, y, z = pred.final[n]
+        line = f"{name:<6}{x:9.2f}{y:9.2f}{z:9.2f}  {'yes' if pred.inside[n] else 'NO':<7}"
+        if errors is not None:
+            e = errors[errors.landmark == name].set_index("phase")["error_mm"]
+            line += "".join(f"{e.get(p, float('nan')):10.2f}" for p in (1, 2, 3))
+        print(line)
+    if errors is not None and len(errors):
+        mre = errors.groupby("phase")["error_mm"].mean()
+        print("mean 3D error (mm): " + ", ".join(f"phase {p}: {v:.2f}" for p, v in mre.items()))
+
+
+def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str | None, echo: bool) -> dict:
+    """Predict one scan, write its files, return its summary row."""
+    from cascade.metrics import error_table
+    from data.landmark_io import read_landmarks, write_landmarks
+    from data.load import load_volume
+
+    t0 = time.perf_counter()
+    vol = load_volume(scan, series)
+    t_read = time.perf_counter() - t0
+    pred = cascade.predict(vol)
+    lm = pred.landmark_set(vol)
+    for fmt in FORMATS:
+        write_landmarks(folder / f"landmarks.{fmt}", lm,
+                        description=None if fmt == "csv" else f"Landmark Cascade prediction for {scan}")
+    row = {"case": folder.name, "scan": str(scan), "read_s": round(t_read, 3),
+           "predict_s": round(sum(pred.seconds.values()), 3), "landmarks": len(lm),
+           "outside_scan": int((~pred.inside).sum()), "notes": " | ".join(vol.meta.get("notes", []))}
+    errors = None
+    if truth is not None:
+        errors = error_table(pred.names, pred.estimates, read_landmarks(truth))
+        with atomic_path(folder / "errors.csv") as tmp:
+            errors.to_csv(tmp, index=False)
+        for p, v in errors.groupby("phase")["error_mm"].mean().items():
+            row[f"phase{p}_mre_mm"] = round(float(v), 3)
+    if echo:
+        print_table(pred.names, pred, errors)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("scans", nargs="*", type=Path, help="DICOM folders, DICOM files or NIfTI files")
+    p.add_argument("--models", type=Path, default=DEMO_BUNDLE, help="model bundle (default: the demo bundle)")
+    p.add_argument("--out", type=Path, default=Path("output"), help="output folder (default: ./output)")
+    p.add_argument("--truth", type=Path, nargs="+", help="true landmark files, one per scan, in the same order")
+    p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
+    p.add_argument("--quiet", action="store_true", help="no per-landmark table")
+    args = p.parse_args(argv)
+    try:
+        if args.truth and len(args.truth) != max(1, len(args.scans)):
+            raise InputError(args.truth[0], f"{len(args.truth)} truth files for {len(args.scans)} scans")
+        for scan in args.scans + list(args.truth or []):
+            if not scan.exists():
+                raise InputError(scan, "no such file or folder")
+        from cascade.predict import Cascade
+
+        cascade = Cascade.load(args.models)
+        truths = list(args.truth or [])
+        if not args.scans:
+            print(f"No scan given: built-in example (synthetic head CT, seed {EXAMPLE_SEED}), "
+                  f"models {args.models}")
+            scan, truth = make_example(args.out)
+            args.scans, truths = [scan], [truth]
+        rows, t0 = [], time.perf_counter()
+        for n, (scan, name) in enumerate(zip(args.scans, unique_names(args.scans))):
+            truth = truths[n] if truths else None
+            eta = (time.perf_counter() - t0) / n * (len(args.scans) - n) if n else 0.0
+            print(f"[{n + 1}/{len(args.scans)}] {scan}" + (f"  (about {eta:.0f} s left)" if n else ""), file=sys.stderr)
+            rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet))
+            print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
+        with atomic_path(args.out / "summary.csv") as tmp:
+            pd.DataFrame(rows).to_csv(tmp, index=False)
+        print(f"summary: {args.out / 'summary.csv'}  ({len(rows)} scans, {time.perf_counter() - t0:.1f} s)")
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
