@@ -56,6 +56,8 @@ class Cascade:
     """The trained models of a bundle, loaded once, applied to any number of scans."""
 
     def __init__(self, bundle: Bundle) -> None:
+        import tensorflow as tf
+
         self.bundle = bundle
         self.models = {1: [bundle.load_model(1)]}
         for phase in (2, 3):
@@ -63,6 +65,9 @@ class Cascade:
                 self.models[phase] = [bundle.load_model(phase)]
             else:
                 self.models[phase] = [bundle.load_model(phase, n) for n in range(len(bundle.names))]
+        # graph-compiled forward passes (traced once per input shape; no XLA, slower on CPUs)
+        self.forward = {p: [tf.function(lambda x, m=m: m(x, training=False)) for m in ms]
+                        for p, ms in self.models.items()}
 
     @classmethod
     def load(cls, path) -> "Cascade":
@@ -71,7 +76,7 @@ class Cascade:
     def _phase1(self, can: Volume) -> np.ndarray:
         cfg = self.bundle.config.phase1
         x, grid = global_input(normalised_volume(can, cfg.intensity, cfg.bone_threshold_hu), cfg.shape)
-        y = np.asarray(self.models[1][0](x[None, ..., None], training=False), float)
+        y = np.asarray(self.forward[1][0](x[None, ..., None]), float)
         return grid.normalised_to_lps(y.reshape(-1, 3))
 
     def _local(self, can: Volume, phase: int, centres: np.ndarray) -> np.ndarray:
@@ -83,11 +88,9 @@ class Cascade:
         x = np.stack(crops)[..., None]
         n = len(centres)
         if cfg.shared:
-            y = np.asarray(self.models[phase][0]({"image": x, "landmark": np.eye(n, dtype=np.float32)},
-                                                 training=False), float)
+            y = np.asarray(self.forward[phase][0]({"image": x, "landmark": np.eye(n, dtype=np.float32)}), float)
         else:
-            y = np.concatenate([np.asarray(m(x[i:i + 1], training=False), float)
-                                for i, m in enumerate(self.models[phase])])
+            y = np.concatenate([np.asarray(f(x[i:i + 1]), float) for i, f in enumerate(self.forward[phase])])
         return np.stack([spec.target_to_lps(a, t) for a, t in zip(affines, y)])
 
     def predict(self, volume: Volume) -> Prediction:

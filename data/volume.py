@@ -40,6 +40,44 @@ def affine_from_geometry(
     return a
 
 
+def _separable(src: np.ndarray, positions: list[np.ndarray], order: int, fill: float) -> np.ndarray:
+    """Resample along each axis in turn at fractional ``positions`` (axis-aligned grids only).
+
+    Same result as ``ndimage.affine_transform(..., mode="grid-constant")`` for a diagonal matrix
+    (linear or nearest), but only the block of the source the grid touches is read: a crop costs
+    in proportion to its own size, not the scan's.
+    """
+    lo = [max(0, int(np.floor(p.min())) if p.size else 0) for p in positions]
+    hi = [min(n, int(np.floor(p.max())) + 2 if p.size else 0) for p, n in zip(positions, src.shape)]
+    if any(h <= l for l, h in zip(lo, hi)):
+        return np.full([len(p) for p in positions], fill, dtype=src.dtype if order == 0 else np.float32)
+    out = src[tuple(slice(l, h) for l, h in zip(lo, hi))]
+    for axis, (pos, start) in enumerate(zip(positions, lo)):
+        n = src.shape[axis]
+        if order == 0:
+            idx = np.floor(pos + 0.5).astype(int)
+            ok = (idx >= 0) & (idx < n)
+            out = np.take(out, np.clip(idx, 0, n - 1) - start, axis=axis, mode="clip")
+            mask = ok
+        else:
+            i0 = np.floor(pos).astype(int)
+            w = (pos - i0).astype(np.float32)
+            ok0, ok1 = (i0 >= 0) & (i0 < n), (i0 + 1 >= 0) & (i0 + 1 < n)
+            shape = [1, 1, 1]
+            shape[axis] = len(pos)
+            a = np.take(out, np.clip(i0 - start, 0, out.shape[axis] - 1), axis=axis)
+            b = np.take(out, np.clip(i0 + 1 - start, 0, out.shape[axis] - 1), axis=axis)
+            a = np.where(ok0.reshape(shape), a, np.float32(fill))
+            b = np.where(ok1.reshape(shape), b, np.float32(fill))
+            out = a * (1 - w).reshape(shape) + b * w.reshape(shape)
+            mask = ok0 | ok1
+        if order == 0:
+            shape = [1, 1, 1]
+            shape[axis] = len(pos)
+            out = np.where(mask.reshape(shape), out, np.asarray(fill, dtype=out.dtype))
+    return np.ascontiguousarray(out, dtype=src.dtype if order == 0 else np.float32)
+
+
 @dataclass
 class Volume:
     """A 3D image ``array[k, i, j]`` plus the 4x4 index->LPS-mm ``affine``.
@@ -129,11 +167,15 @@ class Volume:
         m = np.linalg.inv(self.affine) @ affine  # out index -> in index
         if fill is None:
             fill = float(self.array.min()) if self.array.size else 0.0
+        shape = tuple(int(s) for s in shape)
         src = self.array if order == 0 else self.array.astype(np.float32, copy=False)
-        out = ndimage.affine_transform(
-            src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(int(s) for s in shape),
-            order=order, mode="grid-constant", cval=fill, prefilter=False,
-        )
+        if order in (0, 1) and np.allclose(m[:3, :3], np.diag(np.diag(m[:3, :3])), atol=1e-9):
+            out = _separable(src, [np.diag(m)[a] * np.arange(n) + m[a, 3] for a, n in enumerate(shape)], order, fill)
+        else:
+            out = ndimage.affine_transform(
+                src, m[:3, :3], offset=m[:3, 3], output_shape=shape,
+                order=order, mode="grid-constant", cval=fill, prefilter=False,
+            )
         meta = dict(self.meta)
         meta["notes"] = list(self.meta.get("notes", []))
         return Volume(out, affine, meta)
