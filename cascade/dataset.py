@@ -1,51 +1,15 @@
-"""Training data from a manifest CSV: one row per case, scans cached in memory once.
-
-Manifest columns: ``case_id``, the scan (``image`` or ``dicom_dir``: DICOM folder/file or NIfTI)
-and ``landmarks`` (any supported landmark file); relative paths are relative to the manifest's
-folder. Other columns are ignored. Splits are by case, never by crop.
-"""
+"""Training data from a manifest (``data.manifest``): scans cached in memory once, split by case."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from cascade.samples import Case
-from data.errors import InputError
 from data.landmark_io import read_landmarks
 from data.load import load_volume
-
-SCAN_COLUMNS = ("image", "dicom_dir", "scan")
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """The manifest with absolute ``scan`` and ``landmarks`` paths; InputError when malformed."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(path, "no such manifest file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable CSV manifest: {exc}") from None
-    scan_col = next((c for c in SCAN_COLUMNS if c in df.columns), None)
-    missing = [c for c in ("case_id", "landmarks") if c not in df.columns] + ([] if scan_col else ["image"])
-    if missing:
-        raise InputError(path, f"manifest lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
-    if df.empty:
-        raise InputError(path, "manifest has no cases")
-    dup = df["case_id"][df["case_id"].duplicated()].tolist()
-    if dup:
-        raise InputError(path, f"duplicate case_id {dup[0]!r}")
-    base = path.parent
-    return pd.DataFrame({
-        "case_id": df["case_id"],
-        "scan": [str((base / p).resolve()) for p in df[scan_col]],
-        "landmarks": [str((base / p).resolve()) for p in df["landmarks"]],
-    })
-
 
 def landmark_names(manifest: pd.DataFrame) -> list[str]:
     """Landmark names from the annotation files: the first file's order, then any others' extra names."""

@@ -21,7 +21,8 @@ import numpy as np
 
 from cascade.bundle import MANIFEST, Bundle
 from cascade.config import PRESETS, preset, tiny
-from cascade.dataset import landmark_names, load_cases, read_manifest, split_cases
+from cascade.dataset import landmark_names, load_cases, split_cases
+from data.manifest import read_manifest
 from cascade.metrics import mean_radial_error
 from cascade.samples import finest_spacing
 from data.errors import InputError

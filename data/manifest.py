@@ -1,0 +1,56 @@
+"""Dataset manifests: one CSV row per case naming its scan and its landmark file.
+
+Required columns: ``case_id``, the scan (``image``, ``dicom_dir`` or ``scan``: a DICOM folder or
+file, or a NIfTI file) and ``landmarks``. Paths are relative to the manifest's folder (absolute
+paths work too). Any other columns (generation parameters, ...) are kept.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from data.atomic import atomic_open
+from data.errors import InputError
+
+SCAN_COLUMNS = ("image", "dicom_dir", "scan")
+PATH_COLUMNS = SCAN_COLUMNS + ("landmarks", "landmarks_fcsv", "params")
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """The manifest as strings, path columns made absolute, plus a ``scan`` column; InputError if malformed."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(path, "no such manifest file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable CSV manifest: {exc}") from None
+    scan_col = next((c for c in SCAN_COLUMNS if c in df.columns), None)
+    missing = [c for c in ("case_id", "landmarks") if c not in df.columns] + ([] if scan_col else ["image"])
+    if missing:
+        raise InputError(path, f"manifest lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
+    if df.empty:
+        raise InputError(path, "manifest has no cases")
+    dup = df["case_id"][df["case_id"].duplicated()].tolist()
+    if dup:
+        raise InputError(path, f"duplicate case_id {dup[0]!r}")
+    for col in PATH_COLUMNS:
+        if col in df.columns:
+            df[col] = [str((path.parent / p).resolve()) if p else "" for p in df[col]]
+    df["scan"] = df[scan_col]
+    return df
+
+
+def write_manifest(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> Path:
+    """Write rows (dicts) with ``columns`` in that order, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+    return Path(path)
