@@ -1,4 +1,8 @@
-"""Intensity preprocessing: a bone threshold for CT (the paper), a HU window, or robust scaling for MRI."""
+"""Intensity preprocessing: a bone threshold for CT (the paper), a HU window, or robust scaling for MRI.
+
+All modes are pointwise given a per-scan ``value_range`` (only ``intensity`` uses it), so crops
+can be normalised after cutting them: the whole scan is never copied per phase.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,27 +12,28 @@ WINDOW_HU = (-1000.0, 2000.0)
 PERCENTILES = (1.0, 99.0)
 
 
-def normalise(array: np.ndarray, mode: str, bone_threshold_hu: float = 300.0) -> np.ndarray:
-    """float32 network input from a scan array.
+def intensity_range(array: np.ndarray) -> tuple[float, float]:
+    """1st and 99th percentile of the non-background voxels (sampled every 2nd voxel), for ``intensity``."""
+    sample = np.asarray(array[::2, ::2, ::2], np.float32)
+    fg = sample[sample > np.percentile(sample, 5)]
+    lo, hi = np.percentile(fg if fg.size else sample, PERCENTILES)
+    return float(lo), float(hi)
+
+
+def normalise(array: np.ndarray, mode: str, bone_threshold_hu: float = 300.0,
+              value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """float32 network input from scan values.
 
     ``bone``: 1 where HU >= ``bone_threshold_hu`` else 0 (the paper's binarisation);
     ``window``: HU clipped to [-1000, 2000] and scaled to [-1, 2] (bone stays distinct from soft tissue);
-    ``intensity``: robust scaling, 1st..99th percentile of the non-background voxels -> 0..1 (MRI).
+    ``intensity``: ``value_range`` (lo, hi) -> 0..1, clipped to [-0.5, 2] (MRI); the range is
+    taken from ``array`` itself when not given.
     """
     if mode == "bone":
         return (array >= bone_threshold_hu).astype(np.float32)
     if mode == "window":
-        return (np.clip(array, *WINDOW_HU) / 1000.0).astype(np.float32)
+        return (np.clip(np.asarray(array, np.float32), *WINDOW_HU) / 1000.0).astype(np.float32)
     if mode == "intensity":
-        sample = array[::2, ::2, ::2]
-        fg = sample[sample > np.percentile(sample, 5)]
-        lo, hi = np.percentile(fg if fg.size else sample, PERCENTILES)
-        return ((array.astype(np.float32) - lo) / max(float(hi - lo), 1e-6)).clip(-0.5, 2.0).astype(np.float32)
+        lo, hi = value_range if value_range is not None else intensity_range(array)
+        return ((np.asarray(array, np.float32) - lo) / max(hi - lo, 1e-6)).clip(-0.5, 2.0).astype(np.float32)
     raise ValueError(f"unknown intensity mode {mode!r}; choose one of {', '.join(MODES)}")
-
-
-def air_value(mode: str, bone_threshold_hu: float = 300.0) -> float:
-    """The normalised value of air (-1000 HU), used to pad crops outside the scan (0 for ``intensity``)."""
-    if mode == "intensity":
-        return 0.0
-    return float(normalise(np.array([-1000.0]), mode, bone_threshold_hu)[0])

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cascade.bundle import Bundle
-from cascade.crops import CropSpec, extract_crop
-from cascade.global_grid import global_input
-from cascade.intensity import air_value
-from cascade.samples import finest_spacing, normalised_volume, working_volume
+from cascade.crops import CropSpec
+from cascade.samples import Case, finest_spacing
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
@@ -73,19 +71,16 @@ class Cascade:
     def load(cls, path) -> "Cascade":
         return cls(Bundle.open(path))
 
-    def _phase1(self, can: Volume) -> np.ndarray:
-        cfg = self.bundle.config.phase1
-        x, grid = global_input(normalised_volume(can, cfg.intensity, cfg.bone_threshold_hu), cfg.shape)
-        y = np.asarray(self.forward[1][0](x[None, ..., None]), float)
+    def _phase1(self, case: Case) -> np.ndarray:
+        x, grid = case.global_input(self.bundle.config.phase1)
+        y = np.asarray(self.forward[1][0](x[None]), float)
         return grid.normalised_to_lps(y.reshape(-1, 3))
 
-    def _local(self, can: Volume, phase: int, centres: np.ndarray) -> np.ndarray:
+    def _local(self, case: Case, phase: int, centres: np.ndarray) -> np.ndarray:
         cfg = self.bundle.phase_config(phase)
         spec = CropSpec(cfg.size, cfg.spacing)
-        vol = normalised_volume(can, cfg.intensity, cfg.bone_threshold_hu)
-        fill = air_value(cfg.intensity, cfg.bone_threshold_hu)
-        crops, affines = zip(*[extract_crop(vol, spec, c, fill) for c in centres])
-        x = np.stack(crops)[..., None]
+        crops, affines = zip(*[case.crop(cfg, c) for c in centres])
+        x = np.stack(crops)
         n = len(centres)
         if cfg.shared:
             y = np.asarray(self.forward[phase][0]({"image": x, "landmark": np.eye(n, dtype=np.float32)}), float)
@@ -96,13 +91,13 @@ class Cascade:
     def predict(self, volume: Volume) -> Prediction:
         """Estimates of all landmarks after each phase for one scan."""
         t0 = time.perf_counter()
-        can = working_volume(volume, finest_spacing(self.bundle.config))
+        case = Case.make("scan", volume, None, self.bundle.names, finest_spacing(self.bundle.config), np.float32)
         seconds = {}
-        est = [self._phase1(can)]
+        est = [self._phase1(case)]
         seconds["phase1"] = time.perf_counter() - t0
         for phase in (2, 3):
             t = time.perf_counter()
-            est.append(self._local(can, phase, est[-1]))
+            est.append(self._local(case, phase, est[-1]))
             seconds[f"phase{phase}"] = time.perf_counter() - t
         estimates = np.stack(est)
         return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds)

@@ -52,6 +52,8 @@ def _separable(src: np.ndarray, positions: list[np.ndarray], order: int, fill: f
     if any(h <= l for l, h in zip(lo, hi)):
         return np.full([len(p) for p in positions], fill, dtype=src.dtype if order == 0 else np.float32)
     out = src[tuple(slice(l, h) for l, h in zip(lo, hi))]
+    if order == 1:
+        out = out.astype(np.float32)  # only the block the grid touches (the source may be float16)
     for axis, (pos, start) in enumerate(zip(positions, lo)):
         n = src.shape[axis]
         if order == 0:
@@ -168,10 +170,11 @@ class Volume:
         if fill is None:
             fill = float(self.array.min()) if self.array.size else 0.0
         shape = tuple(int(s) for s in shape)
-        src = self.array if order == 0 else self.array.astype(np.float32, copy=False)
         if order in (0, 1) and np.allclose(m[:3, :3], np.diag(np.diag(m[:3, :3])), atol=1e-9):
-            out = _separable(src, [np.diag(m)[a] * np.arange(n) + m[a, 3] for a, n in enumerate(shape)], order, fill)
+            out = _separable(self.array, [np.diag(m)[a] * np.arange(n) + m[a, 3] for a, n in enumerate(shape)],
+                             order, fill)
         else:
+            src = self.array if order == 0 else self.array.astype(np.float32, copy=False)
             out = ndimage.affine_transform(
                 src, m[:3, :3], offset=m[:3, 3], output_shape=shape,
                 order=order, mode="grid-constant", cval=fill, prefilter=False,
