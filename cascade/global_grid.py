@@ -5,8 +5,9 @@ axis, whatever the slice count or thickness: in-plane each slice is shrunk with 
 interpolation, then the stack is resampled along k (area when shrinking, linear when growing).
 Binarise first, then shrink: each output voxel holds the fraction of bone it covers.
 
-Targets are normalised grid coordinates in [0, 1] per axis (voxel-edge aligned), so a landmark
-outside the field of view is simply outside [0, 1], and ``GlobalGrid`` converts both ways.
+Targets are normalised grid coordinates in [-0.5, 0.5] per axis (voxel-edge aligned, 0 = centre
+of the field of view, so an untrained network starts near the middle), a landmark outside the
+field of view is simply outside that range, and ``GlobalGrid`` converts both ways.
 """
 from __future__ import annotations
 
@@ -55,14 +56,14 @@ class GlobalGrid:
         return cls(shape, volume.affine @ m)  # type: ignore[arg-type]
 
     def lps_to_normalised(self, points: np.ndarray) -> np.ndarray:
-        """LPS (..., 3) -> normalised grid coordinates (..., 3), 0..1 across the field of view."""
+        """LPS (..., 3) -> normalised grid coordinates (..., 3), -0.5..0.5 across the field of view."""
         inv = np.linalg.inv(self.affine)
         idx = np.asarray(points, float) @ inv[:3, :3].T + inv[:3, 3]
-        return (idx + 0.5) / np.asarray(self.shape, float)
+        return (idx + 0.5) / np.asarray(self.shape, float) - 0.5
 
     def normalised_to_lps(self, coords: np.ndarray) -> np.ndarray:
         """Normalised grid coordinates (..., 3) -> LPS (..., 3)."""
-        idx = np.asarray(coords, float) * np.asarray(self.shape, float) - 0.5
+        idx = (np.asarray(coords, float) + 0.5) * np.asarray(self.shape, float) - 0.5
         return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     @property

@@ -34,6 +34,8 @@ ARCHS: dict[int, tuple[str, tuple[int, ...]]] = {
 }
 _EXPANSION = {"basic": 1, "bottleneck": 4}
 _SERIAL_PACKAGE = "landmark_cascade"
+GROUPS = 8  # channel groups of GroupNormalization (fewer where the channel count needs it)
+NORMS = ("batch", "group")
 
 
 def stage_filters(base_filters: int = 64, width: float = 1.0) -> list[int]:
@@ -86,6 +88,7 @@ class _Builder:
 
     dtype: str
     l2: float
+    norm: str = "batch"
 
     @property
     def reg(self):
@@ -97,8 +100,12 @@ class _Builder:
                              dtype=self.dtype, name=name)(x)
 
     def bn_relu(self, x, name: str):
-        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                                      name=f"{name}_bn")(x)
+        if self.norm == "group":  # batch-size independent: same behaviour in training and inference
+            groups = math.gcd(int(x.shape[-1]), GROUPS)
+            x = layers.GroupNormalization(groups=groups, epsilon=1e-5, dtype=self.dtype, name=f"{name}_gn")(x)
+        else:
+            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                                          name=f"{name}_bn")(x)
         return layers.Activation("relu", dtype=self.dtype, name=f"{name}_relu")(x)
 
     def block(self, x, kind: str, filters: int, stride: int, name: str):
@@ -124,7 +131,7 @@ class _Builder:
 def build_resnet3d(input_shape: Sequence[int | None], outputs: int, *, depth: int = 50,
                    width: float = 1.0, base_filters: int = 64, l2: float = 1e-4,
                    identity_classes: int | None = None, dtype_policy: str | None = None,
-                   name: str | None = None, identity_dim: int = 64) -> keras.Model:
+                   name: str | None = None, identity_dim: int = 64, norm: str = "batch") -> keras.Model:
     """Build a 3D pre-activation ResNet regressor.
 
     Args:
@@ -139,6 +146,8 @@ def build_resnet3d(input_shape: Sequence[int | None], outputs: int, *, depth: in
         dtype_policy: None / "float32" / "mixed_bfloat16"; applied per layer, never globally.
         name: model name (default ``resnet3d{depth}``).
         identity_dim: size of the landmark embedding feeding the FiLM layers.
+        norm: "batch" (BatchNormalization, as the paper's ResNet) or "group" (GroupNormalization,
+            independent of the batch size: better for the small batches of 3D training on a CPU).
     """
     if depth not in ARCHS:
         raise ValueError(f"depth must be one of {sorted(ARCHS)}, got {depth}")
@@ -147,9 +156,11 @@ def build_resnet3d(input_shape: Sequence[int | None], outputs: int, *, depth: in
     policy = keras.DTypePolicy(dtype_policy or "float32").name
     if policy not in ("float32", "mixed_bfloat16"):  # mixed_float16 would need loss scaling
         raise ValueError(f"dtype_policy must be None, 'float32' or 'mixed_bfloat16', got {dtype_policy!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     kind, blocks = ARCHS[depth]
     filters = stage_filters(base_filters, width)
-    b = _Builder(policy, float(l2))
+    b = _Builder(policy, float(l2), norm)
 
     image = keras.Input(shape=tuple(input_shape), name="image", dtype="float32")
     inputs: list = [image]

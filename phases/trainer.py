@@ -43,7 +43,7 @@ def build_phase_model(bundle: Bundle, phase: int) -> keras.Model:
     shape = tuple(cfg.shape if phase == 1 else cfg.size) + (1,)
     identity = n if (phase > 1 and cfg.shared) else None
     model = build_resnet3d(shape, 3 * n if phase == 1 else 3, depth=net.depth, width=net.width,
-                           identity_classes=identity, dtype_policy=net.dtype_policy, name=f"phase{phase}")
+                           identity_classes=identity, dtype_policy=net.dtype_policy, norm=net.norm, name=f"phase{phase}")
     model.compile(optimizer=keras.optimizers.Adam(net.learning_rate), loss=make_loss(net.loss, n if phase == 1 else 1))
     return model
 

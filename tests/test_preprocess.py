@@ -31,13 +31,14 @@ def test_canonical_view_keeps_every_voxel_in_place(dirs):
     assert np.array_equal(can.array[tuple(back.T)], vol.array[tuple(idx.T)])
 
 
-def test_global_grid_maps_field_of_view_to_unit_cube():
+def test_global_grid_maps_field_of_view_to_centred_unit_cube():
     vol = Volume(np.zeros((40, 100, 120), np.float32), affine_from_geometry([0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0], [2.5, 0.5, 0.5]))
     grid = GlobalGrid.for_volume(vol, (16, 20, 24))
     assert np.allclose(grid.spacing, [2.5 * 40 / 16, 0.5 * 100 / 20, 0.5 * 120 / 24])
     edge_lo = vol.index_to_lps([-0.5, -0.5, -0.5])
     edge_hi = vol.index_to_lps([39.5, 99.5, 119.5])
-    assert np.allclose(grid.lps_to_normalised(edge_lo), 0) and np.allclose(grid.lps_to_normalised(edge_hi), 1)
+    assert np.allclose(grid.lps_to_normalised(edge_lo), -0.5) and np.allclose(grid.lps_to_normalised(edge_hi), 0.5)
+    assert np.allclose(grid.lps_to_normalised(vol.center_lps()), 0)
     pts = np.random.default_rng(1).uniform(-50, 150, (20, 3))
     assert np.allclose(grid.normalised_to_lps(grid.lps_to_normalised(pts)), pts)
 
@@ -49,7 +50,7 @@ def test_shrink_is_area_average_and_keeps_a_blob_in_place():
     small, grid = global_input(vol, (20, 30, 30))
     assert np.isclose(small.sum() * 27, arr.sum(), rtol=1e-4)  # area interpolation conserves mass
     centre_small = (grid_index(small.shape) * small[..., None]).sum(axis=(0, 1, 2)) / small.sum() + 0.5
-    centre_lps = grid.normalised_to_lps(centre_small / small.shape)
+    centre_lps = grid.normalised_to_lps(centre_small / small.shape - 0.5)
     assert np.allclose(vol.lps_to_index(centre_lps), [32.5, 49, 22], atol=0.05)
     assert shrink(np.ones((5, 8, 8), np.float32), (10, 4, 4)).shape == (10, 4, 4)  # growing along k works
 
