@@ -5,7 +5,7 @@
 
 Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, present = inside
 the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
-for 3D Slicer, ``landmarks.json``; with ``--truth``, ``errors.csv`` (per landmark and phase:
+for 3D Slicer, ``landmarks.json``; with ``--qc``, ``qc_overview.png``; with ``--truth``, ``errors.csv`` (per landmark and phase:
 x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels). ``OUT_DIR/summary.csv`` has
 one row per scan. Bad input: one line naming the file and the problem, exit code 2.
 
@@ -81,7 +81,8 @@ def print_table(names, pred, errors: pd.DataFrame | None) -> None:
         print("mean 3D error (mm): " + ", ".join(f"phase {p}: {v:.2f}" for p, v in mre.items()))
 
 
-def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str | None, echo: bool) -> dict:
+def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str | None, echo: bool,
+            qc: bool = False) -> dict:
     """Predict one scan, write its files, return its summary row."""
     from cascade.metrics import error_table
     from data.landmark_io import read_landmarks, write_landmarks
@@ -99,8 +100,13 @@ def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str |
            "predict_s": round(sum(pred.seconds.values()), 3), "landmarks": len(lm),
            "outside_scan": int((~pred.inside).sum()), "notes": " | ".join(vol.meta.get("notes", []))}
     errors = None
-    if truth is not None:
-        errors = error_table(pred.names, pred.estimates, read_landmarks(truth))
+    true_lm = read_landmarks(truth) if truth is not None else None
+    if qc:
+        from cascade.qc import overview_figure
+
+        overview_figure(vol, lm, folder / "qc_overview.png", true_lm, title=f"{folder.name}: {scan}")
+    if true_lm is not None:
+        errors = error_table(pred.names, pred.estimates, true_lm)
         with atomic_path(folder / "errors.csv") as tmp:
             errors.to_csv(tmp, index=False)
         for p, v in errors.groupby("phase")["error_mm"].mean().items():
@@ -118,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truth", type=Path, nargs="+", help="true landmark files, one per scan, in the same order")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
     p.add_argument("--quiet", action="store_true", help="no per-landmark table")
+    p.add_argument("--qc", action="store_true", help="also write qc_overview.png (projections with the points)")
     args = p.parse_args(argv)
     try:
         if args.truth and len(args.truth) != max(1, len(args.scans)):
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             truth = truths[n] if truths else None
             eta = (time.perf_counter() - t0) / n * (len(args.scans) - n) if n else 0.0
             print(f"[{n + 1}/{len(args.scans)}] {scan}" + (f"  (about {eta:.0f} s left)" if n else ""), file=sys.stderr)
-            rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet))
+            rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc))
             print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
         with atomic_path(args.out / "summary.csv") as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
