@@ -6,9 +6,10 @@ batch ``b`` of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, e, b]
 reproducible and a resumed run sees the same crops it would have seen.
 
 Every epoch the model (with optimiser state) is saved to ``checkpoints/`` and a row is appended
-to ``logs/``; ``resume=True`` continues from the last checkpoint. Early stopping (on validation
-loss, restoring the best weights) applies when the phase's ``patience`` > 0 and validation
-cases exist. Final models are written atomically.
+to ``logs/``; ``resume=True`` continues from the last checkpoint. Early stopping (on the
+validation coordinate loss without the L2 penalty, ``val_coord``, restoring the best weights)
+applies when the phase's ``patience`` > 0 and validation cases exist. Final models are written
+atomically.
 """
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def build_phase_model(bundle: Bundle, phase: int) -> keras.Model:
     identity = n if (phase > 1 and cfg.shared) else None
     model = build_resnet3d(shape, 3 * n if phase == 1 else 3, depth=net.depth, width=net.width,
                            identity_classes=identity, dtype_policy=net.dtype_policy, norm=net.norm, name=f"phase{phase}")
-    model.compile(optimizer=keras.optimizers.Adam(net.learning_rate), loss=make_loss(net.loss, n if phase == 1 else 1))
+    outputs = n if phase == 1 else 1
+    # "coord": the coordinate loss without the L2 penalty, which early stopping watches
+    model.compile(optimizer=keras.optimizers.Adam(net.learning_rate), loss=make_loss(net.loss, outputs),
+                  metrics=[make_loss(net.loss, outputs).__class__(net.loss, outputs, name="coord")])
     return model
 
 
@@ -136,7 +140,7 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     log.parent.mkdir(parents=True, exist_ok=True)
     callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), EpochCheckpoint(ckpt, state)]
     if net.patience > 0 and val:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=net.patience,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_coord", patience=net.patience,
                                                        restore_best_weights=True))
     if phase == 1:
         x, y = _phase1_data(train, bundle)
