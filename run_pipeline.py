@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.atomic import atomic_path
-from data.errors import InputError
+from data.errors import InputError, report
 
 ROOT = Path(__file__).resolve().parent
 DEMO_BUNDLE = ROOT / "models" / "demo"
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             pd.DataFrame(rows).to_csv(tmp, index=False)
         print(f"summary: {args.out / 'summary.csv'}  ({len(rows)} scans, {time.perf_counter() - t0:.1f} s)")
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     return 0
 
 

@@ -8,3 +8,14 @@ class InputError(Exception):
         self.path = str(path)
         self.problem = " ".join(str(problem).split())
         super().__init__(f"{self.path}: {self.problem}")
+
+
+EXIT_BAD_INPUT = 2
+
+
+def report(err: InputError) -> int:
+    """Print ``error: <path>: <problem>`` on stderr (one line) and return the bad-input exit code."""
+    import sys
+
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from data.errors import InputError
+from data.errors import InputError, report
 from data.load import is_nifti, load_volume
 
 
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if scan.series else 2
         print(describe(load_volume(args.path, args.series)))
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     return 0
 
 

@@ -25,7 +25,7 @@ from cascade.dataset import landmark_names, load_cases, split_cases
 from data.manifest import read_manifest
 from cascade.metrics import mean_radial_error
 from cascade.samples import finest_spacing
-from data.errors import InputError
+from data.errors import InputError, report
 
 
 def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
@@ -123,7 +123,6 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
             print("validation (mean radial error, mm): " + ", ".join(
                 f"{k}={v:.2f}" for k, v in bundle.info["validation"].items() if k.endswith("_mm")), file=sys.stderr)
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     print(f"bundle: {args.bundle}", file=sys.stderr)
     return 0
