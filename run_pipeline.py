@@ -7,7 +7,9 @@ Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, pr
 the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
 for 3D Slicer, ``landmarks.json``; with ``--qc``, ``qc_overview.png``; with ``--truth``, ``errors.csv`` (per landmark and phase:
 x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels). ``OUT_DIR/summary.csv`` has
-one row per scan. Bad input: one line naming the file and the problem, exit code 2.
+one row per scan. Bad input: one line naming the file and the problem; a bad scan among several
+is reported (and listed in the summary's ``error`` column) while the others are processed, and
+the exit code is 2 if any failed.
 
 With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0),
 runs the bundled demo model (``models/demo``) on it and prints each landmark with its errors.
@@ -22,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.atomic import atomic_path
-from data.errors import InputError, report
+from data.errors import EXIT_BAD_INPUT, InputError, report
 
 ROOT = Path(__file__).resolve().parent
 DEMO_BUNDLE = ROOT / "models" / "demo"
@@ -141,19 +143,25 @@ def main(argv: list[str] | None = None) -> int:
                   f"models {args.models}")
             scan, truth = make_example(args.out)
             args.scans, truths = [scan], [truth]
-        rows, t0 = [], time.perf_counter()
+        rows, t0, failed = [], time.perf_counter(), 0
         for n, (scan, name) in enumerate(zip(args.scans, unique_names(args.scans))):
             truth = truths[n] if truths else None
             eta = (time.perf_counter() - t0) / n * (len(args.scans) - n) if n else 0.0
             print(f"[{n + 1}/{len(args.scans)}] {scan}" + (f"  (about {eta:.0f} s left)" if n else ""), file=sys.stderr)
-            rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc))
-            print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
+            try:
+                rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc))
+                print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
+            except InputError as err:  # report it, go on with the other scans, fail at the end
+                failed += 1
+                report(err)
+                rows.append({"case": name, "scan": str(scan), "error": str(err)})
         with atomic_path(args.out / "summary.csv") as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
-        print(f"summary: {args.out / 'summary.csv'}  ({len(rows)} scans, {time.perf_counter() - t0:.1f} s)")
+        print(f"summary: {args.out / 'summary.csv'}  ({len(rows) - failed} scans done, {failed} failed, "
+              f"{time.perf_counter() - t0:.1f} s)")
     except InputError as err:
         return report(err)
-    return 0
+    return EXIT_BAD_INPUT if failed else 0
 
 
 if __name__ == "__main__":

@@ -80,6 +80,15 @@ def test_run_pipeline_on_generated_dicom(trained, tmp_path):
     assert "mean 3D error (mm): phase 1:" in res.stdout
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["case"]) == [f"case{s}" for s in TEST[:2]]
+    # a bad scan among good ones: reported, listed in the summary, the others still done, exit 2
+    (tmp_path / "empty").mkdir()
+    bad = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), scans[0], str(tmp_path / "empty"),
+                          "--models", str(bundle.path), "--out", str(tmp_path / "out2"), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "empty: folder is empty" in bad.stderr
+    both = pd.read_csv(tmp_path / "out2" / "summary.csv")
+    assert both["error"].isna().tolist() == [True, False]
+    assert (tmp_path / "out2" / f"case{TEST[0]}" / "landmarks.csv").exists()
     assert (summary["phase3_mre_mm"] < summary["phase1_mre_mm"]).all()
     for case in summary["case"]:
         folder = out / case
