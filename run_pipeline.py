@@ -61,8 +61,9 @@ def make_example(out: Path) -> tuple[Path, Path]:
     """Write the synthetic example case; returns (DICOM folder, true landmark CSV)."""
     from data.phantom import write_case
 
-    row = write_case(out / "example-input", EXAMPLE_SEED, case_id="example")  # paths relative to ``out``
-    return out / row["dicom_dir"], out / row["landmarks"]
+    inputs = out / "inputs"
+    row = write_case(inputs / "example", EXAMPLE_SEED, case_id="example")  # paths relative to ``inputs``
+    return inputs / row["dicom_dir"], inputs / row["landmarks"]
 
 
 def print_table(names, pred, errors: pd.DataFrame | None) -> None:
