@@ -140,7 +140,7 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     log.parent.mkdir(parents=True, exist_ok=True)
     callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), EpochCheckpoint(ckpt, state)]
     if net.patience > 0 and val:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_coord", patience=net.patience,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_coord", mode="min", patience=net.patience,
                                                        restore_best_weights=True))
     if phase == 1:
         x, y = _phase1_data(train, bundle)

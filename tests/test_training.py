@@ -109,3 +109,14 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "replicas 2" in out.stdout
     assert (tmp_path / "mirrored" / "phase2.keras").exists()
+
+
+def test_early_stopping_on_validation_coordinate_loss(tmp_path, cases):
+    """With validation cases and patience > 0, training watches val_coord (the loss without L2)."""
+    c = tiny_config(3)
+    c = replace(c, phase2=replace(c.phase2, net=replace(c.phase2.net, patience=1)))
+    bundle = Bundle.create(tmp_path / "es", c, cases[0].landmarks.names)
+    train_phase(bundle, 2, cases[:3], cases[3:], seed=1, verbose=0)
+    header = (bundle.path / "logs" / "phase2.csv").read_text().splitlines()[0].split(",")
+    assert {"coord", "val_coord", "loss", "val_loss"} <= set(header)
+    assert bundle.model_path(2).exists()
