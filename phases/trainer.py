@@ -120,8 +120,10 @@ def _even(data, replicas: int):
 
 def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence[Case], *, seed: int = 0,
                 resume: bool = False, verbose: int | str = "auto", strategy=None,
-                landmark: int | None = None) -> keras.Model:
-    """Train phase 1, 2 or 3 (for per-landmark local models: the model of ``landmark``)."""
+                landmark: int | None = None, extra_callbacks: Sequence = ()) -> keras.Model:
+    """Train phase 1, 2 or 3 (for per-landmark local models: the model of ``landmark``).
+
+    ``extra_callbacks``: more Keras callbacks (e.g. timers for benchmarks)."""
     import tensorflow as tf
 
     cfg = bundle.phase_config(phase)
@@ -138,7 +140,8 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
         else:
             model = build_phase_model(bundle, phase)
     log.parent.mkdir(parents=True, exist_ok=True)
-    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), EpochCheckpoint(ckpt, state)]
+    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), EpochCheckpoint(ckpt, state),
+                       *extra_callbacks]
     if net.patience > 0 and val:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_coord", mode="min", patience=net.patience,
                                                        restore_best_weights=True))
