@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.fresh_process import run_worker  # noqa: E402
 
 
 def build_random_bundle(path: Path, preset_name: str, names: list[str]) -> None:
@@ -83,9 +84,7 @@ def main() -> int:
         print(f"{'preset':<8}{'read s':>8}{'phase1':>8}{'phase2':>8}{'phase3':>8}{'cascade':>9}{'x read':>8}{'peak MB':>9}")
         for name in args.presets:
             build_random_bundle(tmp / name, name, names)
-            out = subprocess.run([sys.executable, __file__, "--repeats", str(args.repeats), "--worker", str(scan),
-                                  str(tmp / name)], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run_worker(__file__, ["--repeats", str(args.repeats), "--worker", str(scan), str(tmp / name)])
             print(f"{name:<8}{r['read_s']:8.2f}{r['phase1_s']:8.2f}{r['phase2_s']:8.2f}{r['phase3_s']:8.2f}"
                   f"{r['cascade_s']:9.2f}{r['cascade_s'] / r['read_s']:8.1f}{r['peak_rss_mb']:9.0f}")
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.fresh_process import run_worker  # noqa: E402
 
 
 def epoch_timer():
@@ -89,13 +90,8 @@ def main() -> int:
     print(f"{'phase':<6}{'samples/epoch':>14}{'s/epoch':>9}{'first s':>9}{'ms/sample':>11}{'peak MB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for phase in args.phases:
-            res = subprocess.run([sys.executable, __file__, "--worker", str(phase), "--cases", str(args.cases),
-                                  "--epochs", str(args.epochs), "--preset", args.preset,
-                                  "--out", str(Path(tmp) / f"b{phase}")], capture_output=True, text=True)
-            if res.returncode:
-                print(res.stderr[-2000:], file=sys.stderr)
-                return res.returncode
-            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r = run_worker(__file__, ["--worker", str(phase), "--cases", str(args.cases), "--epochs", str(args.epochs),
+                                      "--preset", args.preset, "--out", str(Path(tmp) / f"b{phase}")])
             print(f"{phase:<6}{r['samples_per_epoch']:>14}{r['epoch_s']:9.1f}{r['first_epoch_s']:9.1f}"
                   f"{r['ms_per_sample']:11.1f}{r['peak_rss_mb']:9.0f}")
     return 0

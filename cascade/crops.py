@@ -21,10 +21,6 @@ class CropSpec:
     size: tuple[int, int, int]
     spacing: tuple[float, float, float]
 
-    @property
-    def extent_mm(self) -> np.ndarray:
-        return np.asarray(self.size, float) * np.asarray(self.spacing, float)
-
     def affine(self, volume: Volume, centre_lps: Sequence[float]) -> np.ndarray:
         """Index -> LPS affine of the crop centred on ``centre_lps``."""
         a = np.eye(4)

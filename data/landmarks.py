@@ -92,12 +92,6 @@ class LandmarkSet:
         return LandmarkSet(list(names), np.array(coords, float).reshape(-1, 3), np.array(present, bool), desc,
                            {k: list(v) for k, v in extra.items()})
 
-    def transformed(self, matrix: np.ndarray) -> "LandmarkSet":
-        """Apply a 4x4 LPS->LPS transform to every point (absent points stay absent)."""
-        m = np.asarray(matrix, float)
-        coords = self.coords @ m[:3, :3].T + m[:3, 3]
-        return LandmarkSet(list(self.names), coords, self.present.copy(), list(self.descriptions), dict(self.extra))
-
     def equals(self, other: "LandmarkSet", atol: float = 1e-6) -> bool:
         """Same names, same present flags, same coordinates of present points within ``atol`` mm."""
         if self.names != other.names or not np.array_equal(self.present, other.present):
