@@ -5,9 +5,12 @@
 
 Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, present = inside
 the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
-for 3D Slicer, ``landmarks.json``; with ``--qc``, ``qc_overview.png``; with ``--truth``, ``errors.csv`` (per landmark and phase:
+for 3D Slicer, ``landmarks.json``; with ``--truth``, ``errors.csv`` (per landmark and phase:
 x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels). ``OUT_DIR/summary.csv`` has
-one row per scan. Bad input: one line naming the file and the problem; a bad scan among several
+one row per scan. With ``--qc``: ``qc_overview.png`` (projections with all points) and
+``qc/<landmark>.png`` (axial, coronal and sagittal slices through each predicted point, the
+truth marked when given) per scan, and ``OUT_DIR/index.html`` listing the scans with their
+errors and images. Bad input: one line naming the file and the problem; a bad scan among several
 is reported (and listed in the summary's ``error`` column) while the others are processed, and
 the exit code is 2 if any failed.
 
@@ -105,11 +108,14 @@ def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str |
     errors = None
     true_lm = read_landmarks(truth) if truth is not None else None
     if qc:
-        from cascade.qc import overview_figure
+        from cascade.qc import display_window, overview_figure
+        from cascade.qc_slices import landmark_figures
 
-        overview_figure(vol, lm, folder / "qc_overview.png", true_lm, title=f"{folder.name}: {scan}")
+        window = display_window(vol)
+        overview_figure(vol, lm, folder / "qc_overview.png", true_lm, title=f"{folder.name}: {scan}", window=window)
+        landmark_figures(vol, lm, folder / "qc", true_lm, window=window, title=folder.name)
     if true_lm is not None:
-        errors = error_table(pred.names, pred.estimates, true_lm)
+        errors = error_table(pred.names, pred.estimates, true_lm, inside=pred.inside, case=folder.name)
         with atomic_path(folder / "errors.csv") as tmp:
             errors.to_csv(tmp, index=False)
         for p, v in errors.groupby("phase")["error_mm"].mean().items():
@@ -127,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truth", type=Path, nargs="+", help="true landmark files, one per scan, in the same order")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
     p.add_argument("--quiet", action="store_true", help="no per-landmark table")
-    p.add_argument("--qc", action="store_true", help="also write qc_overview.png (projections with the points)")
+    p.add_argument("--qc", action="store_true",
+                   help="also write QC images per scan (qc_overview.png: projections with the points; "
+                        "qc/<landmark>.png: three slices through each point) and OUT/index.html")
     args = p.parse_args(argv)
     try:
         if args.truth and len(args.truth) != max(1, len(args.scans)):
@@ -158,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"case": name, "scan": str(scan), "error": str(err)})
         with atomic_path(args.out / "summary.csv") as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
+        if args.qc:
+            from cascade.qc_index import write_index
+
+            print(f"QC: {write_index(args.out, rows)}")
         print(f"summary: {args.out / 'summary.csv'}  ({len(rows) - failed} scans done, {failed} failed, "
               f"{time.perf_counter() - t0:.1f} s)")
     except InputError as err:

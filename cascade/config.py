@@ -120,6 +120,16 @@ def preset(name: str = "fast") -> CascadeConfig:
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
 
+def with_intensity(config: CascadeConfig, mode: str) -> CascadeConfig:
+    """``config`` with every phase preprocessed by intensity ``mode`` (``intensity`` for MRI)."""
+    from cascade.intensity import MODES
+
+    if mode not in MODES:
+        raise ValueError(f"unknown intensity mode {mode!r}; choose one of {', '.join(MODES)}")
+    return replace(config, phase1=replace(config.phase1, intensity=mode),
+                   phase2=replace(config.phase2, intensity=mode), phase3=replace(config.phase3, intensity=mode))
+
+
 def tiny(config: CascadeConfig | None = None) -> CascadeConfig:
     """A very small variant of a config for tests and smoke runs (minutes on a CPU)."""
     c = config or CascadeConfig()

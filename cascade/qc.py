@@ -3,6 +3,8 @@
 ``overview_figure`` draws three maximum-intensity projections of the scan (canonical axes:
 frontal, lateral, axial) with every predicted landmark (and the truth, when given) marked and
 labelled, so a reader can judge at a glance whether predictions sit on the anatomy.
+``display_window`` is the grey-level window shared with the per-landmark slices
+(``cascade.qc_slices``): a fixed bone-friendly HU window for CT, percentiles otherwise.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cascade.canonical import to_canonical
+from cascade.intensity import intensity_range
 from data.atomic import atomic_path
 from data.landmarks import LandmarkSet
 from data.volume import Volume
@@ -19,23 +22,48 @@ from data.volume import Volume
 VIEWS = (("frontal (from anterior)", 1, 0, 2), ("lateral", 2, 0, 1), ("axial (from above)", 0, 1, 2))
 
 
-def _mip_image(vol: Volume, axis: int) -> np.ndarray:
-    window = np.clip((vol.array.astype(np.float32) + 200.0) / 1800.0, 0, 1)  # soft tissue dark, bone bright
-    return window.max(axis=axis)
+CT_WINDOW_HU = (-200.0, 1600.0)  # soft tissue dark, bone bright
+HU_AIR_BELOW = -500.0  # a scan whose low values reach this is taken as HU, whatever its modality tag
+
+
+def looks_like_ct(vol: Volume) -> bool:
+    """True for CT: modality ``CT``, or values reaching air in HU (NIfTI files carry no modality)."""
+    modality = str(vol.meta.get("modality", "")).upper()
+    if modality == "CT":
+        return True
+    sample = np.asarray(vol.array[::4, ::4, ::4], np.float32)
+    return bool(sample.size) and float(np.percentile(sample, 1)) <= HU_AIR_BELOW
+
+
+def display_window(vol: Volume) -> tuple[float, float]:
+    """Grey-level (low, high) for display: ``CT_WINDOW_HU`` for CT, 1st-99th foreground percentile otherwise."""
+    if looks_like_ct(vol):
+        return CT_WINDOW_HU
+    lo, hi = intensity_range(vol.array)
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _mip_image(vol: Volume, axis: int, window: tuple[float, float] | None = None) -> np.ndarray:
+    lo, hi = window if window is not None else display_window(vol)
+    return np.clip((vol.array.max(axis=axis).astype(np.float32) - lo) / (hi - lo), 0, 1)
 
 
 def overview_figure(volume: Volume, predicted: LandmarkSet, path: str | Path, truth: LandmarkSet | None = None,
-                    title: str = "") -> Path:
-    """Write a PNG of three MIPs with predicted (red) and true (green) landmarks."""
+                    title: str = "", window: tuple[float, float] | None = None) -> Path:
+    """Write a PNG of three MIPs with predicted (red) and true (green) landmarks.
+
+    ``window``: grey-level (low, high), default ``display_window(volume)``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     can = to_canonical(volume, contiguous=False)
+    window = window if window is not None else display_window(can)
     fig, axes = plt.subplots(1, 3, figsize=(16, 6), facecolor="black")
     for ax, (name, proj, r_ax, c_ax) in zip(axes, VIEWS):
-        img = _mip_image(can, proj)
+        img = _mip_image(can, proj, window)
         sp = can.spacing
         # rows of the image: k (superior) drawn upwards for frontal/lateral, i (posterior) down for axial
         origin = "lower" if r_ax == 0 else "upper"

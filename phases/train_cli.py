@@ -20,7 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from cascade.bundle import MANIFEST, Bundle
-from cascade.config import PRESETS, preset, tiny
+from cascade.config import PRESETS, preset, tiny, with_intensity
+from cascade.intensity import MODES
 from cascade.dataset import landmark_names, load_cases, split_cases
 from data.manifest import read_manifest
 from cascade.metrics import mean_radial_error
@@ -35,7 +36,12 @@ def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
     p.add_argument("--bundle", required=True, type=Path, help="model bundle directory (created if new)")
     p.add_argument("--preset", choices=PRESETS, default="fast", help="network sizes (new bundles only)")
     p.add_argument("--tiny", action="store_true", help="very small networks and inputs (tests, smoke runs)")
+    p.add_argument("--intensity", choices=MODES,
+                   help="preprocessing of every phase (new bundles): 'intensity' (percentile scaling) for MRI; "
+                        "default: the preset's bone threshold (phase 1) and HU window (phases 2-3)")
     p.add_argument("--epochs", type=int, help="override the preset's epochs for these phases")
+    p.add_argument("--crops-per-case", type=int,
+                   help="phases 2-3: shifted training crops per case per epoch (preset: 36, as the paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out (new bundles)")
     p.add_argument("--folds", type=int, help="k-fold split instead of --val-fraction (new bundles)")
@@ -56,21 +62,27 @@ def open_or_create(args, manifest) -> Bundle:
             raise InputError(args.manifest, f"lacks case {missing[0]!r} of the bundle's split ({args.bundle})")
         return bundle
     config = tiny(preset(args.preset)) if args.tiny else preset(args.preset)
+    if args.intensity:
+        config = with_intensity(config, args.intensity)
     ids = list(manifest["case_id"])
     train, val = split_cases(ids, args.val_fraction, args.seed, args.folds, args.fold)
     return Bundle.create(args.bundle, config, landmark_names(manifest), manifest=str(args.manifest.resolve()),
                          seed=args.seed, train_cases=[ids[i] for i in train], val_cases=[ids[i] for i in val])
 
 
-def with_epochs(bundle: Bundle, phases: Sequence[int], epochs: int | None) -> None:
-    """Apply ``--epochs`` to the given phases of the bundle's config."""
-    if epochs is None:
+def with_overrides(bundle: Bundle, phases: Sequence[int], epochs: int | None, crops_per_case: int | None = None) -> None:
+    """Apply ``--epochs`` (and ``--crops-per-case`` to local phases) to the given phases of the bundle's config."""
+    if epochs is None and crops_per_case is None:
         return
     c = bundle.config
     for ph in phases:
         key = f"phase{ph}"
         cfg = getattr(c, key)
-        c = replace(c, **{key: replace(cfg, net=replace(cfg.net, epochs=epochs))})
+        if epochs is not None:
+            cfg = replace(cfg, net=replace(cfg.net, epochs=epochs))
+        if crops_per_case is not None and ph > 1:
+            cfg = replace(cfg, crops_per_case=crops_per_case)
+        c = replace(c, **{key: cfg})
     bundle.config = c
     bundle.save()
 
@@ -98,7 +110,7 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
         strategy = get_strategy(args.devices.split(",") if args.devices else None)
         manifest = read_manifest(args.manifest)
         bundle = open_or_create(args, manifest)
-        with_epochs(bundle, phases, args.epochs)
+        with_overrides(bundle, phases, args.epochs, args.crops_per_case)
         by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
         wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
         cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names,

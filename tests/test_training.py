@@ -120,3 +120,32 @@ def test_early_stopping_on_validation_coordinate_loss(tmp_path, cases):
     header = (bundle.path / "logs" / "phase2.csv").read_text().splitlines()[0].split(",")
     assert {"coord", "val_coord", "loss", "val_loss"} <= set(header)
     assert bundle.model_path(2).exists()
+
+
+def test_intensity_option_applies_to_every_phase_of_a_new_bundle(tmp_path):
+    import pandas as pd
+
+    from data.landmark_io import write_landmarks
+    from data.landmarks import LandmarkSet
+    from phases.train_cli import open_or_create, parser
+
+    lm = write_landmarks(tmp_path / "a.csv", LandmarkSet(["AC", "PC"], np.zeros((2, 3))))
+    manifest = pd.DataFrame({"case_id": ["a", "b"], "landmarks": [str(lm), str(lm)]})
+    args = parser([1]).parse_args(["--manifest", str(tmp_path / "m.csv"), "--bundle", str(tmp_path / "b"),
+                                   "--tiny", "--intensity", "intensity"])
+    bundle = open_or_create(args, manifest)
+    assert [bundle.phase_config(p).intensity for p in (1, 2, 3)] == ["intensity"] * 3
+    assert Bundle.open(tmp_path / "b").config.phase2.intensity == "intensity"
+    default = open_or_create(parser([1]).parse_args(["--manifest", "m.csv", "--bundle", str(tmp_path / "c")]), manifest)
+    assert [default.phase_config(p).intensity for p in (1, 2, 3)] == ["bone", "window", "window"]
+
+
+def test_epoch_and_crop_overrides_touch_only_the_named_phases(tmp_path):
+    from phases.train_cli import with_overrides
+
+    bundle = Bundle.create(tmp_path / "o", tiny_config(1), ["A"])
+    with_overrides(bundle, [1, 2], epochs=7, crops_per_case=54)
+    again = Bundle.open(tmp_path / "o").config
+    assert (again.phase1.net.epochs, again.phase2.net.epochs, again.phase3.net.epochs) == (7, 7, 1)
+    assert again.phase2.crops_per_case == 54
+    assert again.phase3.crops_per_case == tiny_config(1).phase3.crops_per_case
