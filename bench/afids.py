@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.steps import evaluate_into, reuse_or_make, timed  # noqa: E402
+
 MRI = ROOT.parent / "shared" / "data" / "mri"
 TEMPLATE = "mni2009c/tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz"
 TEMPLATE_AFIDS = "mni2009c/tpl-MNI152NLin2009cAsym_res-01_desc-groundtruth_afids.fcsv"
@@ -40,32 +42,15 @@ SUBJECT_MEAN = "colin27/Colin27_MEAN.fcsv"
 RATERS = "colin27/raters"
 
 
-def timed(label: str, times: dict, fn, *args, **kw):
-    """Run ``fn``, print and record its wall time under ``label``."""
-    print(f"== {label}", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    times[label] = round(time.perf_counter() - t0, 1)
-    print(f"   {label}: {times[label]:.1f} s", file=sys.stderr, flush=True)
-    return out
-
-
 def augment(data: Path, folder: Path, cases: int, seed: int) -> Path:
     """The augmented training set (reused when a complete one with the same settings exists)."""
     from cascade.augment import augmented_dataset
     from data.landmark_io import read_landmarks
     from data.nifti import read_nifti
 
-    manifest, stamp = folder / "manifest.csv", folder / "bench_dataset.json"
-    key = {"cases": cases, "seed": seed, "template": TEMPLATE}
-    if manifest.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == key:
-        print(f"  reusing {manifest}", file=sys.stderr)
-        return manifest
-    template = read_nifti(data / TEMPLATE)
-    manifest = augmented_dataset(template, read_landmarks(data / TEMPLATE_AFIDS), folder, cases, seed,
-                                 include_original=True)
-    stamp.write_text(json.dumps(key))
-    return manifest
+    return reuse_or_make(folder, {"cases": cases, "seed": seed, "template": TEMPLATE}, lambda: augmented_dataset(
+        read_nifti(data / TEMPLATE), read_landmarks(data / TEMPLATE_AFIDS), folder, cases, seed,
+        include_original=True))
 
 
 def train(manifest: Path, bundle: Path, quick: bool, epochs_global: int, epochs_local: int, crops: int) -> None:
@@ -99,13 +84,9 @@ def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:
     return info
 
 
-def evaluate(pred: Path, truth: Path, report: Path):
-    """``cascade.evaluate`` into ``report``; returns (summary, errors)."""
-    from cascade.evaluate import evaluate as run_evaluation, write_outputs
-
-    result = run_evaluation(pred, truth)
-    _, summary = write_outputs(result, report)
-    return summary, result.errors
+def summary_of(pred: Path, truth: Path, report: Path):
+    """``cascade.evaluate`` into ``report``; returns its summary table."""
+    return evaluate_into(pred, truth, report)[1]
 
 
 def overall_row(summary, phase: str) -> dict:
@@ -147,18 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     reg_info = {mode: timed(f"registration: {mode}", times, registration, data, work / f"registration_{mode}", mode,
                             args.quick) for mode in ("affine", "bspline")}
     truth = data / SUBJECT_MEAN
-    reports = {"cascade": evaluate(work / "pred", truth, work / "report_cascade"),
-               "raters": evaluate(data / RATERS, truth, work / "report_raters"),
-               "affine": evaluate(work / "registration_affine", truth, work / "report_affine"),
-               "bspline": evaluate(work / "registration_bspline", truth, work / "report_bspline")}
-    predict_s = json.loads((work / "bundle" / "bundle.json").read_text())["info"]
+    reports = {"cascade": summary_of(work / "pred", truth, work / "report_cascade"),
+               "raters": summary_of(data / RATERS, truth, work / "report_raters"),
+               "affine": summary_of(work / "registration_affine", truth, work / "report_affine"),
+               "bspline": summary_of(work / "registration_bspline", truth, work / "report_bspline")}
+    bundle_info = json.loads((work / "bundle" / "bundle.json").read_text())["info"]
     import pandas as pd
 
     pred_summary = pd.read_csv(work / "pred" / "summary.csv").iloc[0]
-    rows = {f"cascade {p}": overall_row(reports["cascade"][0], p) for p in ("phase1", "phase2", "phase3")}
-    rows["raters vs their mean (32 files)"] = overall_row(reports["raters"][0], "final")
-    rows["affine registration"] = overall_row(reports["affine"][0], "final")
-    rows["affine + B-spline registration"] = overall_row(reports["bspline"][0], "final")
+    rows = {f"cascade {p}": overall_row(reports["cascade"], p) for p in ("phase1", "phase2", "phase3")}
+    rows["raters vs their mean (32 files)"] = overall_row(reports["raters"], "final")
+    rows["affine registration"] = overall_row(reports["affine"], "final")
+    rows["affine + B-spline registration"] = overall_row(reports["bspline"], "final")
     seconds = {"cascade phase3": float(pred_summary.read_s + pred_summary.predict_s),
                "affine registration": reg_info["affine"]["total_s"],
                "affine + B-spline registration": reg_info["bspline"]["total_s"]}
@@ -169,14 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         t = seconds.get(name, float("nan"))
         print(f"{name:<34}{r['n']:5d}{r['mre_mm']:8.2f}{r['median_mm']:8.2f}{r['sd_mm']:7.2f}{r['sdr_le_2mm_pct']:8.1f}"
               f"{r['sdr_le_3mm_pct']:8.1f}{r['sdr_le_4mm_pct']:8.1f}{t:8.1f}")
-    lms = {"cascade": per_landmark(reports["cascade"][0], "phase3"), "raters": per_landmark(reports["raters"][0], "final"),
-           "affine": per_landmark(reports["affine"][0], "final"), "bspline": per_landmark(reports["bspline"][0], "final")}
+    lms = {"cascade": per_landmark(reports["cascade"], "phase3"), "raters": per_landmark(reports["raters"], "final"),
+           "affine": per_landmark(reports["affine"], "final"), "bspline": per_landmark(reports["bspline"], "final")}
     print(f"\n{'landmark':<10}{'cascade':>9}{'raters':>9}{'affine':>9}{'bspline':>9}   (MRE mm)")
     for name in lms["raters"]:
         print(f"{name:<10}" + "".join(f"{lms[k].get(name, float('nan')):9.2f}" for k in lms))
     results = {"rows": rows, "seconds": seconds, "per_landmark": lms, "times_s": times,
                "total_s": round(time.perf_counter() - t0, 1), "cases": args.cases, "quick": args.quick,
-               "training": {k: predict_s.get(k) for k in ("train_seconds", "validation")},
+               "training": {k: bundle_info.get(k) for k in ("train_seconds", "validation")},
                "registration": {m: {k: v for k, v in i.items() if isinstance(v, (int, float, str))}
                                 for m, i in reg_info.items()}}
     (work / "results.json").write_text(json.dumps(results, indent=2, default=str))

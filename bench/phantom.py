@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.steps import evaluate_into, reuse_or_make, timed  # noqa: E402
+
 PAPER_PX = (11.60, 4.66, 2.88)
 
 
@@ -32,25 +34,8 @@ def dataset(folder: Path, cases: int, seed: int, options: dict) -> Path:
     """The manifest of ``cases`` generated cases in ``folder`` (reused when complete and same seed)."""
     from data.phantom import generate_dataset
 
-    manifest = folder / "manifest.csv"
-    stamp = folder / "bench_dataset.json"
-    key = {"cases": cases, "seed": seed, **options}
-    if manifest.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == key:
-        print(f"  reusing {manifest}", file=sys.stderr)
-        return manifest
-    generate_dataset(folder, cases, seed, progress=lambda line: print("  " + line, file=sys.stderr), **options)
-    stamp.write_text(json.dumps(key))
-    return manifest
-
-
-def timed(label: str, times: dict, fn, *args, **kw):
-    """Run ``fn``, print and record its wall time under ``label``."""
-    print(f"== {label}", file=sys.stderr)
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    times[label] = round(time.perf_counter() - t0, 1)
-    print(f"   {label}: {times[label]:.1f} s", file=sys.stderr)
-    return out
+    return reuse_or_make(folder, {"cases": cases, "seed": seed, **options}, lambda: generate_dataset(
+        folder, cases, seed, progress=lambda line: print("  " + line, file=sys.stderr), **options))
 
 
 def train(manifest: Path, bundle: Path, quick: bool) -> None:
@@ -71,14 +56,6 @@ def predict(manifest: Path, bundle: Path, out: Path) -> None:
     cmd = [sys.executable, str(ROOT / "run_pipeline.py"), *m["scan"], "--models", str(bundle), "--out", str(out),
            "--truth", *m["landmarks"], "--quiet"]
     subprocess.run(cmd, check=True)
-
-
-def evaluate(pred: Path, manifest: Path, report: Path):
-    from cascade.evaluate import evaluate as run_evaluation, write_outputs
-
-    result = run_evaluation(pred, manifest)
-    paths, summary = write_outputs(result, report)
-    return result, summary, paths
 
 
 def results_table(result, summary, stats_path: Path) -> dict:
@@ -139,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         timed("train (phases 1-3)", times, train, train_manifest, bundle, args.quick)
     test_manifest = timed("generate test set", times, dataset, args.work / "test", args.test_cases, args.test_seed, options)
     timed("predict (run_pipeline.py)", times, predict, test_manifest, bundle, args.work / "pred")
-    result, summary, paths = timed("evaluate", times, evaluate, args.work / "pred", test_manifest, args.work / "report")
+    result, summary, paths = timed("evaluate", times, evaluate_into, args.work / "pred", test_manifest, args.work / "report")
     print(f"\n# phantom benchmark: bundle {bundle}, {args.test_cases} test cases (seed {args.test_seed})"
           + ("" if args.models else f", trained on {args.train_cases} (seed {args.train_seed})"))
     numbers = results_table(result, summary, paths["stats"])

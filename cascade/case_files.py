@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from data.errors import InputError
 from data.landmark_io import read_landmarks
 from data.landmarks import LandmarkSet
+from data.manifest import read_manifest
 
 ENDINGS = (".csv", ".mrk.json", ".fcsv", ".json")  # preference order when a case has several files
 SKIPPED_TABLES = {"summary.csv", "errors.csv", "stats.csv", "manifest.csv"}
@@ -94,20 +94,11 @@ def _is_manifest(path: Path) -> bool:
 
 
 def _read_manifest(path: Path) -> dict[str, Path]:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable CSV manifest: {exc}") from None
-    if df.empty:
-        raise InputError(path, "manifest has no cases")
-    cases: dict[str, Path] = {}
-    for n, (case, rel) in enumerate(zip(df["case_id"], df["landmarks"]), 2):
-        if not case.strip() or not rel.strip():
+    df = read_manifest(path, require_scan=False)
+    for n, (case, file) in enumerate(zip(df["case_id"], df["landmarks"]), 2):
+        if not case.strip() or not file:
             raise InputError(path, f"line {n}: empty case_id or landmarks")
-        if case in cases:
-            raise InputError(path, f"line {n}: duplicate case_id {case!r}")
-        cases[case] = (path.parent / rel).resolve()
-    return cases
+    return {case: Path(file) for case, file in zip(df["case_id"], df["landmarks"])}
 
 
 def _folder_cases(folder: Path) -> tuple[dict[str, Path], list[str]]:

@@ -20,8 +20,12 @@ SCAN_COLUMNS = ("image", "dicom_dir", "scan")
 PATH_COLUMNS = SCAN_COLUMNS + ("landmarks", "landmarks_fcsv", "params")
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """The manifest as strings, path columns made absolute, plus a ``scan`` column; InputError if malformed."""
+def read_manifest(path: str | Path, require_scan: bool = True) -> pd.DataFrame:
+    """The manifest as strings, path columns made absolute, plus a ``scan`` column; InputError if malformed.
+
+    ``require_scan=False`` accepts manifests of landmark files only (``case_id``, ``landmarks``);
+    their ``scan`` column is empty.
+    """
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -30,7 +34,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not a readable CSV manifest: {exc}") from None
     scan_col = next((c for c in SCAN_COLUMNS if c in df.columns), None)
-    missing = [c for c in ("case_id", "landmarks") if c not in df.columns] + ([] if scan_col else ["image"])
+    missing = [c for c in ("case_id", "landmarks") if c not in df.columns]
+    missing += [] if scan_col or not require_scan else ["image"]
     if missing:
         raise InputError(path, f"manifest lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
     if df.empty:
@@ -41,7 +46,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     for col in PATH_COLUMNS:
         if col in df.columns:
             df[col] = [str((path.parent / p).resolve()) if p else "" for p in df[col]]
-    df["scan"] = df[scan_col]
+    df["scan"] = df[scan_col] if scan_col else ""
     return df
 
 

@@ -191,3 +191,13 @@ def test_unknown_option_is_an_error():
         generate_case(0, spacing=1.0)
     with pytest.raises(ValueError, match="protocol"):
         generate_case(0, protocol="pelvis")
+
+
+def test_manifest_of_landmark_files_only(tmp_path):
+    from data.errors import InputError
+
+    (tmp_path / "m.csv").write_text("case_id,landmarks\na,a/points.fcsv\n")
+    df = read_manifest(tmp_path / "m.csv", require_scan=False)
+    assert df["landmarks"].tolist() == [str((tmp_path / "a/points.fcsv").resolve())] and df["scan"].tolist() == [""]
+    with pytest.raises(InputError, match="lacks column"):
+        read_manifest(tmp_path / "m.csv")

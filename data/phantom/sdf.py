@@ -379,30 +379,30 @@ class Floor(Primitive):
 
 
 # ------------------------------------------------------------------------------------ CSG
-class Intersect(Primitive):
+class _Combine(Primitive):
+    """Pointwise ``combine`` (max: intersection, min: union) of the primitives' fields."""
+
+    combine = staticmethod(np.maximum)
+
     def __init__(self, *prims: Primitive):
         self.prims = prims
-        self.lo = np.max([p.lo for p in prims], axis=0)
-        self.hi = np.min([p.hi for p in prims], axis=0)
+        inner = self.combine is np.maximum  # an intersection's box is the overlap of the boxes
+        self.lo = (np.max if inner else np.min)([p.lo for p in prims], axis=0)
+        self.hi = (np.min if inner else np.max)([p.hi for p in prims], axis=0)
 
     def __call__(self, x, y, z, bound=False):
         f = self.prims[0](x, y, z, bound)
         for p in self.prims[1:]:
-            f = np.maximum(f, p(x, y, z, bound))
+            f = self.combine(f, p(x, y, z, bound))
         return f
 
 
-class Union(Primitive):
-    def __init__(self, *prims: Primitive):
-        self.prims = prims
-        self.lo = np.min([p.lo for p in prims], axis=0)
-        self.hi = np.max([p.hi for p in prims], axis=0)
+class Intersect(_Combine):
+    combine = staticmethod(np.maximum)
 
-    def __call__(self, x, y, z, bound=False):
-        f = self.prims[0](x, y, z, bound)
-        for p in self.prims[1:]:
-            f = np.minimum(f, p(x, y, z, bound))
-        return f
+
+class Union(_Combine):
+    combine = staticmethod(np.minimum)
 
 
 class Subtract(Primitive):
