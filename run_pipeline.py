@@ -1,7 +1,8 @@
 """Landmark Cascade: find craniofacial landmarks in CT scans (DICOM folders or NIfTI files).
 
     python run_pipeline.py                                   # built-in example
-    python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--truth FILE ...]
+    python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--truth FILE ...] [--dicom-sr]
+    python run_pipeline.py --pacs URL --study UID [--series UID] --out OUT_DIR  # DICOMweb (data/pacs.py)
 
 Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, present = inside
 the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
@@ -15,48 +16,57 @@ is reported (and listed in the summary's ``error`` column) while the others are 
 the exit code is 2 if any failed.
 
 With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0),
-runs the bundled demo model (``models/demo``) on it and prints each landmark with its errors.
+runs the default bundle (``models/craniofacial``) on it and prints each landmark with its errors.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from data.atomic import atomic_path
-from data.errors import EXIT_BAD_INPUT, InputError, report
+from data.atomic import LOCK_NAME, folder_lock, safe_name, write_csv
+from data.errors import EXIT_BAD_INPUT, InputError, as_input_error, boundary, report
 
 ROOT = Path(__file__).resolve().parent
-DEMO_BUNDLE = ROOT / "models" / "demo"
+DEMO_BUNDLE = ROOT / "models" / "demo"  # synthetic heads only
+DEFAULT_BUNDLE = ROOT / "models" / "craniofacial"  # labelled real head CTs + synthetic heads (phases.train_real)
 EXAMPLE_SEED = 0
 FORMATS = ("csv", "fcsv", "mrk.json", "json")
 
 
 GENERIC_FOLDERS = {"dicom", "dcm", "images", "image", "series", "scan", "ct"}
+RESERVED = {"summary.csv", "index.html", "inputs", LOCK_NAME}  # what OUT itself holds
 
 
 def case_name(path: Path) -> str:
-    """Output folder name for a scan path (``case_7/dicom`` -> ``case_7``, ``a.nii.gz`` -> ``a``)."""
+    """Output folder name for a scan path (``case_7/dicom`` -> ``case_7``, ``a.nii.gz`` -> ``a``),
+    made safe by ``data.atomic.safe_name`` (stays inside OUT, never empty, ``..`` or reserved)."""
     name = path.name
     for suffix in (".nii.gz", ".nii", ".dcm"):
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
+            return safe_name(name[: -len(suffix)], RESERVED)
     if name.lower() in GENERIC_FOLDERS and path.resolve().parent.name:
-        return path.resolve().parent.name
-    return name or "scan"
+        return safe_name(path.resolve().parent.name, RESERVED)
+    return safe_name(name, RESERVED)
 
 
 def unique_names(paths: list[Path]) -> list[str]:
-    """``case_name`` of each path, with ``-2``, ``-3`` ... appended where names repeat."""
-    seen: dict[str, int] = {}
+    """``case_name`` of each path, with ``-2``, ``-3`` ... appended where a name is taken (also by an
+    earlier suffixed one, case-insensitively: ``x/a``, ``y/a``, ``z/a-2`` -> ``a``, ``a-2``, ``a-2-2``)."""
+    taken: set[str] = set()
     out = []
     for p in paths:
-        base = case_name(p)
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+        base = name = case_name(p)
+        n = 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        out.append(name)
     return out
 
 
@@ -88,8 +98,12 @@ def print_table(names, pred, errors: pd.DataFrame | None) -> None:
 
 
 def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str | None, echo: bool,
-            qc: bool = False) -> dict:
-    """Predict one scan, write its files, return its summary row."""
+            qc: bool = False, dicom_sr: bool = False, store=None) -> dict:
+    """Predict one scan, write its files, return its summary row.
+
+    ``dicom_sr``: also write ``landmarks_sr.dcm`` (``data.dicom_sr``); ``store``: a callable that
+    stores that SR in a PACS (``data.pacs.PacsRun.store``).
+    """
     from cascade.metrics import error_table
     from data.landmark_io import read_landmarks, write_landmarks
     from data.load import load_volume
@@ -105,6 +119,13 @@ def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str |
     row = {"case": folder.name, "scan": str(scan), "read_s": round(t_read, 3),
            "predict_s": round(sum(pred.seconds.values()), 3), "landmarks": len(lm),
            "outside_scan": int((~pred.inside).sum()), "notes": " | ".join(vol.meta.get("notes", []))}
+    if dicom_sr or store is not None:
+        from data.dicom_sr import write_prediction_sr
+
+        sr = write_prediction_sr(folder / "landmarks_sr.dcm", scan, lm, cascade.bundle, vol.meta.get("series_uid"))
+        row["dicom_sr"] = sr.name
+        if store is not None:
+            row["pacs_sr_uid"] = store(sr)
     errors = None
     true_lm = read_landmarks(truth) if truth is not None else None
     if qc:
@@ -112,12 +133,12 @@ def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str |
         from cascade.qc_slices import landmark_figures
 
         window = display_window(vol)
-        overview_figure(vol, lm, folder / "qc_overview.png", true_lm, title=f"{folder.name}: {scan}", window=window)
+        overview_figure(vol, lm, folder / "qc_overview.png", true_lm, window=window,
+                        title=f"{folder.name}: {scan}".replace("$", r"\$"))  # no mathtext from a path
         landmark_figures(vol, lm, folder / "qc", true_lm, window=window, title=folder.name)
     if true_lm is not None:
         errors = error_table(pred.names, pred.estimates, true_lm, inside=pred.inside, case=folder.name)
-        with atomic_path(folder / "errors.csv") as tmp:
-            errors.to_csv(tmp, index=False)
+        write_csv(errors, folder / "errors.csv")
         for p, v in errors.groupby("phase")["error_mm"].mean().items():
             row[f"phase{p}_mre_mm"] = round(float(v), 3)
     if echo:
@@ -128,7 +149,10 @@ def process(cascade, scan: Path, folder: Path, truth: Path | None, series: str |
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scans", nargs="*", type=Path, help="DICOM folders, DICOM files or NIfTI files")
-    p.add_argument("--models", type=Path, default=DEMO_BUNDLE, help="model bundle (default: the demo bundle)")
+    p.add_argument("--models", type=Path, default=DEFAULT_BUNDLE,
+                   help="model bundle (default: models/craniofacial, trained on real head CTs)")
+    p.add_argument("--coarse", choices=("atlas", "network"),
+                   help="first estimate: atlas registration or the phase-1 network (default: the bundle's)")
     p.add_argument("--out", type=Path, default=Path("output"), help="output folder (default: ./output)")
     p.add_argument("--truth", type=Path, nargs="+", help="true landmark files, one per scan, in the same order")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
@@ -136,16 +160,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qc", action="store_true",
                    help="also write QC images per scan (qc_overview.png: projections with the points; "
                         "qc/<landmark>.png: three slices through each point) and OUT/index.html")
+    from data.pacs import add_arguments, open_from_args
+
+    add_arguments(p)  # --dicom-sr, --pacs URL --study UID, credentials and TLS options
     args = p.parse_args(argv)
+    held = contextlib.ExitStack()  # the lock on --out
     try:
         if args.truth and len(args.truth) != max(1, len(args.scans)):
             raise InputError(args.truth[0], f"{len(args.truth)} truth files for {len(args.scans)} scans")
         for scan in args.scans + list(args.truth or []):
             if not scan.exists():
                 raise InputError(scan, "no such file or folder")
+        pacs = open_from_args(args)  # --pacs: the series fetched into a temporary folder
+        if pacs is not None:
+            args.scans = [pacs.scan]
         from cascade.predict import Cascade
 
-        cascade = Cascade.load(args.models)
+        with boundary(args.models, "cannot load model bundle"):
+            cascade = Cascade.load(args.models, args.coarse)
+        held.enter_context(folder_lock(args.out))  # one run per output folder
         truths = list(args.truth or [])
         if not args.scans:
             print(f"No scan given: built-in example (synthetic head CT, seed {EXAMPLE_SEED}), "
@@ -158,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
             eta = (time.perf_counter() - t0) / n * (len(args.scans) - n) if n else 0.0
             print(f"[{n + 1}/{len(args.scans)}] {scan}" + (f"  (about {eta:.0f} s left)" if n else ""), file=sys.stderr)
             try:
-                rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc))
+                rows.append(process(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc,
+                                    args.dicom_sr, pacs.store if pacs else None))
                 print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
-            except InputError as err:  # report it, go on with the other scans, fail at the end
+            except Exception as exc:  # whatever it is: report it, go on with the other scans, fail at the end
                 failed += 1
+                err = as_input_error(scan, exc, "failed")
                 report(err)
                 rows.append({"case": name, "scan": str(scan), "error": str(err)})
-        with atomic_path(args.out / "summary.csv") as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+        write_csv(pd.DataFrame(rows), args.out / "summary.csv")
         if args.qc:
             from cascade.qc_index import write_index
 
@@ -174,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.1f} s)")
     except InputError as err:
         return report(err)
+    except OSError as err:  # the output folder: read-only, full, not a folder
+        return report(as_input_error(args.out, err, "cannot write output"))
+    finally:
+        held.close()
     return EXIT_BAD_INPUT if failed else 0
 
 

@@ -14,7 +14,7 @@ Data: ``../shared/data/mri`` (see its README). Protocol:
    tuning or checkpoint choice): ``run_pipeline.py`` predicts the 32 points, compared with
    ``Colin27_MEAN.fcsv`` (the mean of 8 raters x 4 sessions) by ``cascade.evaluate``.
 3. **Side by side**: (a) the 32 rater files against their mean (the human bar); (b) the template
-   registered to Colin27 with SimpleITK (affine; affine + B-spline; ``bench/atlas_registration.py``)
+   registered to Colin27 with SimpleITK (affine; affine + B-spline; ``cascade/registration.py``)
    and its landmarks carried across, evaluated the same way, with their times.
 
 Prints one table (MRE, median, SDR at 2/3/4 mm, seconds) and a per-landmark table; writes
@@ -72,7 +72,7 @@ def predict(data: Path, bundle: Path, out: Path) -> None:
 
 def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:
     """Template -> Colin27 registration; the carried landmarks are written to ``out/ch2.fcsv``."""
-    from bench.atlas_registration import register_landmarks
+    from cascade.registration import register_landmarks
     from data.landmark_io import read_landmarks, write_landmarks
     from data.nifti import read_nifti
 

@@ -5,6 +5,7 @@
     phase2.keras           shared local model (fast preset), or
     phase2/lm03.keras      one model per landmark (paper preset; number = landmark index)
     phase3.keras | phase3/
+    atlases/<name>.npz     reduced labelled heads for an atlas coarse stage (``cascade.atlas``)
     logs/phase1.csv ...    Keras training logs (one row per epoch)
     checkpoints/           last-epoch checkpoints and their state, for --resume
 
@@ -88,6 +89,15 @@ class Bundle:
         if self.shared(phase):
             return [self.model_path(phase)]
         return [self.model_path(phase, n) for n in range(len(self.names))]
+
+    def load_atlases(self) -> list:
+        """The reduced atlases of an atlas coarse stage (``atlases/<name>.npz``, listed in ``info``)."""
+        from cascade.atlas import load_atlases
+
+        files = self.info.get("atlases") or []
+        if not files:
+            raise InputError(self.path / MANIFEST, "coarse stage 'atlas' but the bundle lists no atlases")
+        return load_atlases(self.path / "atlases", files)
 
     def load_model(self, phase: int, landmark: int | None = None):
         """Load one trained model (``safe_mode=True``, not compiled)."""

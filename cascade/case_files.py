@@ -134,7 +134,7 @@ def find_cases(path: str | Path) -> Source:
         return Source(path, cases, notes=notes)
     if _is_manifest(path):
         return Source(path, _read_manifest(path))
-    if _rank(path) == len(ENDINGS):
+    if _rank(path) == len(ENDINGS) and not path.name.lower().endswith(".dcm"):  # .dcm: a DICOM SR file
         raise InputError(path, f"not a landmark file, manifest or folder (expected {', '.join(ENDINGS)})")
     stem = case_stem(path)
     return Source(path, {path.resolve().parent.name if stem == "landmarks" else stem: path}, single=True)

@@ -66,15 +66,32 @@ class LocalPhaseConfig:
     net: NetConfig = field(default_factory=NetConfig)
 
 
+COARSE_METHODS = ("network", "atlas")
+
+
+@dataclass(frozen=True)
+class CoarseConfig:
+    """How the first estimate is made: the phase-1 ``network``, or ``atlas`` registration of the
+    bundle's reduced labelled heads (``cascade.atlas``; ``mode`` "affine", "bspline" or "search")."""
+
+    method: str = "network"
+    mode: str = "affine"
+    spacing: float = 2.0
+    search_mm: float = 4.0
+    scales: tuple[float, ...] = (0.88, 0.94, 1.0, 1.06, 1.12)
+    margin_mm: float = 20.0
+
+
 @dataclass(frozen=True)
 class CascadeConfig:
-    """All three phases plus the preset name."""
+    """All three phases plus the preset name and the coarse-stage method."""
 
     preset: str = "fast"
     phase1: GlobalPhaseConfig = field(default_factory=GlobalPhaseConfig)
     phase2: LocalPhaseConfig = field(default_factory=lambda: LocalPhaseConfig(net=LOCAL_NET))
     phase3: LocalPhaseConfig = field(default_factory=lambda: LocalPhaseConfig(
         size=(24, 40, 40), spacing=(1.0, 0.6, 0.6), shift_mm=6.0, net=LOCAL_NET))
+    coarse: CoarseConfig = field(default_factory=CoarseConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +115,11 @@ class CascadeConfig:
             p = dict(d[key])
             p.update(size=tup(p["size"]), spacing=tup(p["spacing"]), net=net(p["net"]))
             locs.append(LocalPhaseConfig(**p))
-        return cls(preset=d["preset"], phase1=GlobalPhaseConfig(**p1), phase2=locs[0], phase3=locs[1])
+        coarse = dict(d.get("coarse") or {})  # bundles written before the atlas option: the network
+        if "scales" in coarse:
+            coarse["scales"] = tup(coarse["scales"])
+        return cls(preset=d["preset"], phase1=GlobalPhaseConfig(**p1), phase2=locs[0], phase3=locs[1],
+                   coarse=CoarseConfig(**coarse))
 
 
 def preset(name: str = "fast") -> CascadeConfig:

@@ -1,4 +1,8 @@
-"""Training data from a manifest (``data.manifest``): scans cached in memory once, split by case."""
+"""Training data from a manifest (``data.manifest``): scans cached in memory once, split by case.
+
+Every scan and landmark file is read inside ``data.errors.boundary``: whatever goes wrong reading
+one becomes an ``InputError`` naming that file.
+"""
 from __future__ import annotations
 
 import sys
@@ -8,14 +12,30 @@ import numpy as np
 import pandas as pd
 
 from cascade.samples import Case
+from data.errors import boundary
 from data.landmark_io import read_landmarks
+from data.landmarks import LandmarkSet
 from data.load import load_volume
+from data.volume import Volume
+
+
+def read_case_landmarks(path: str) -> LandmarkSet:
+    """``read_landmarks`` with any failure reported as an ``InputError`` on ``path``."""
+    with boundary(path):
+        return read_landmarks(path)
+
+
+def read_case_scan(path: str) -> Volume:
+    """``load_volume`` with any failure reported as an ``InputError`` on ``path``."""
+    with boundary(path):
+        return load_volume(path)
+
 
 def landmark_names(manifest: pd.DataFrame) -> list[str]:
     """Landmark names from the annotation files: the first file's order, then any others' extra names."""
     names: list[str] = []
     for f in manifest["landmarks"]:
-        for n in read_landmarks(f).names:
+        for n in read_case_landmarks(f).names:
             if n not in names:
                 names.append(n)
     return names
@@ -28,8 +48,8 @@ def load_cases(manifest: pd.DataFrame, names: Sequence[str], spacing: Sequence[f
     for n, row in enumerate(manifest.itertuples(index=False), 1):
         if progress:
             print(f"\rloading cases {n}/{len(manifest)}: {row.case_id:<30}", end="", file=sys.stderr, flush=True)
-        cases.append(Case.make(row.case_id, load_volume(row.scan), read_landmarks(row.landmarks), list(names),
-                                spacing))
+        cases.append(Case.make(row.case_id, read_case_scan(row.scan), read_case_landmarks(row.landmarks),
+                               list(names), spacing))
     if progress:
         print(file=sys.stderr)
     return cases

@@ -18,6 +18,7 @@ import numpy as np
 from cascade.bundle import Bundle
 from cascade.crops import CropSpec
 from cascade.samples import Case, finest_spacing
+from data.errors import InputError
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
@@ -53,11 +54,18 @@ class Prediction:
 class Cascade:
     """The trained models of a bundle, loaded once, applied to any number of scans."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, coarse: str | None = None) -> None:
+        """``coarse``: "network" or "atlas" to override the bundle's coarse-stage method."""
         import tensorflow as tf
 
         self.bundle = bundle
-        self.models = {1: [bundle.load_model(1)]}
+        self.coarse = coarse or bundle.config.coarse.method
+        self.prior = None
+        if self.coarse == "atlas":
+            from cascade.atlas import AtlasPrior
+
+            self.prior = AtlasPrior(bundle.load_atlases(), bundle.names, bundle.config.coarse)
+        self.models = {1: [bundle.load_model(1)]} if self.coarse == "network" else {}
         for phase in (2, 3):
             if bundle.shared(phase):
                 self.models[phase] = [bundle.load_model(phase)]
@@ -68,10 +76,15 @@ class Cascade:
                         for p, ms in self.models.items()}
 
     @classmethod
-    def load(cls, path) -> "Cascade":
-        return cls(Bundle.open(path))
+    def load(cls, path, coarse: str | None = None) -> "Cascade":
+        return cls(Bundle.open(path), coarse)
 
-    def _phase1(self, case: Case) -> np.ndarray:
+    def _phase1(self, case: Case, volume: Volume) -> np.ndarray:
+        if self.prior is not None:
+            est, self.last_prior = self.prior.estimate(volume)
+            if np.isnan(est).any():
+                raise InputError(volume.meta.get("source", "scan"), "the atlas coarse stage placed no estimate")
+            return est
         x, grid = case.global_input(self.bundle.config.phase1)
         y = np.asarray(self.forward[1][0](x[None]), float)
         return grid.normalised_to_lps(y.reshape(-1, 3))
@@ -93,7 +106,7 @@ class Cascade:
         t0 = time.perf_counter()
         case = Case.make("scan", volume, None, self.bundle.names, finest_spacing(self.bundle.config), np.float32)
         seconds = {}
-        est = [self._phase1(case)]
+        est = [self._phase1(case, volume)]
         seconds["phase1"] = time.perf_counter() - t0
         for phase in (2, 3):
             t = time.perf_counter()

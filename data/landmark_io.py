@@ -22,6 +22,12 @@ formats read them back as strings; JSON keeps their JSON types.
 ``write_landmarks(..., description=...)`` stores a one-line note about the whole set: a leading
 ``# description = ...`` line (CSV, ``.fcsv``; the CSV reader skips leading ``#`` lines) or a
 ``"description"`` key (JSON, and the markup object of ``.mrk.json``). It is not read back.
+
+Hostile content: a landmark name with control characters (newline, NUL, bidi overrides, ...) is
+refused on read; such characters in descriptions and text columns become spaces. Coordinates
+beyond +-1e6 mm are refused. CSV and ``.fcsv`` cells that a spreadsheet would run as a formula
+(``=``, ``+``, ``-``, ``@`` first, unless the cell is a number such as ``-12.5``) are written with
+a leading ``'`` (``data.atomic.neutralise_cell``).
 """
 from __future__ import annotations
 
@@ -30,13 +36,14 @@ import io
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from data.atomic import atomic_open
+from data.atomic import atomic_open, neutralise_cell, restore_cell
 from data.errors import InputError
 from data.landmarks import LandmarkSet
 
@@ -50,6 +57,19 @@ _MRK_POINT_KEYS = ("id", "label", "description", "associatedNodeID", "position",
                    "locked", "visibility", "positionStatus")
 _TRUE, _FALSE = ("yes", "true", "1"), ("no", "false", "0")
 _RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
+MAX_COORD_MM = 1e6
+_CONTROL = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # control, format (bidi), surrogate, line/paragraph separators
+
+
+def _control_chars(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c) in _CONTROL]
+
+
+def _clean_text(value: Any) -> Any:
+    """Text with control characters replaced by spaces (other values unchanged)."""
+    if not isinstance(value, str) or not _control_chars(value):
+        return value
+    return "".join(" " if unicodedata.category(c) in _CONTROL else c for c in value)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -73,10 +93,12 @@ def _coord(path: Path, row: _Row, axis: str, value: Any) -> float:
         raise InputError(path, f"{row.where}: {axis} coordinate {value!r} is not a number")
     try:
         out = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise InputError(path, f"{row.where}: {axis} coordinate {value!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(path, f"{row.where}: {axis} coordinate {str(value)[:40]!r} is not a number") from None
     if math.isinf(out):
-        raise InputError(path, f"{row.where}: {axis} coordinate {value!r} is infinite")
+        raise InputError(path, f"{row.where}: {axis} coordinate {str(value)[:40]!r} is infinite")
+    if abs(out) > MAX_COORD_MM:
+        raise InputError(path, f"{row.where}: {axis} coordinate {out:g} mm is out of range (beyond +-{MAX_COORD_MM:g} mm)")
     return out
 
 
@@ -107,6 +129,10 @@ def _assemble(path: Path, rows: list[_Row], ras: bool = False) -> LandmarkSet:
             raise InputError(path, f"{row.where}: landmark name must be text, got {row.name!r}")
         if not row.name.strip():
             raise InputError(path, f"{row.where}: missing landmark name")
+        bad = _control_chars(row.name)
+        if bad:
+            raise InputError(path, f"{row.where}: landmark name {row.name!r} contains control character "
+                                   f"{ascii(bad[0])}")
         if row.name in first:
             raise InputError(path, f"{row.where}: duplicate landmark name {row.name!r} (first at {first[row.name]})")
         first[row.name] = row.where
@@ -119,8 +145,8 @@ def _assemble(path: Path, rows: list[_Row], ras: bool = False) -> LandmarkSet:
         present[n] = finite if flag is None else flag
     if ras:
         coords = coords * _RAS_TO_LPS
-    extra = {k: [r.extra.get(k) for r in rows] for k in extra_keys}
-    return LandmarkSet(names, coords, present, [r.description for r in rows], extra)
+    extra = {k: [_clean_text(r.extra.get(k)) for r in rows] for k in extra_keys}
+    return LandmarkSet(names, coords, present, [_clean_text(r.description) for r in rows], extra)
 
 
 def _fmt(value: Any) -> str:
@@ -187,9 +213,10 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _csv_text(rows: Iterable[Sequence[str]], header_lines: Sequence[str] = ()) -> str:
+    """CSV text, one line per row: control characters become spaces, formula-like cells are neutralised."""
     buf = io.StringIO()
     buf.writelines(line + "\n" for line in header_lines)
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([neutralise_cell(_clean_text(c)) for c in r] for r in rows)
     return buf.getvalue()
 
 
@@ -223,6 +250,7 @@ def _read_csv(path: Path) -> LandmarkSet:
     for lineno, f in records[1:]:
         if len(f) != len(header):
             raise InputError(path, f"line {lineno}: {len(f)} fields, header has {len(header)}")
+        f = [restore_cell(c) for c in f]  # undo the writer's formula guard
         rows.append(_Row(f"line {lineno}", f[col[name_col]], [f[col[a]] for a in "xyz"],
                          f[col["present"]] if "present" in col else None,
                          f[col[desc_col]] if desc_col else "",
@@ -278,6 +306,7 @@ def _read_fcsv(path: Path) -> LandmarkSet:
     for lineno, f in rows:
         if len(f) != len(columns):
             raise InputError(path, f"line {lineno}: {len(f)} fields, columns header has {len(columns)}")
+        f = [restore_cell(c) for c in f]  # undo the writer's formula guard
         desc = f[col["desc"]] if "desc" in col else ""
         absent = desc.startswith(ABSENT_MARKER)
         if absent:
@@ -311,6 +340,10 @@ def _load_json(path: Path) -> Any:
         return json.loads(_read_text(path))
     except json.JSONDecodeError as err:
         raise InputError(path, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise InputError(path, "invalid JSON: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise InputError(path, f"invalid JSON: {err}") from None
 
 
 def _dump_json(path: Path, doc: Any) -> Path:
@@ -333,8 +366,16 @@ def _units_scale(path: Path, units: Any) -> float:
 
 
 def _scaled(values: Sequence[Any], scale: float) -> list[Any]:
-    """Numbers times ``scale``; anything else is left for ``_assemble`` to judge."""
-    return [v * scale if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in values]
+    """Numbers times ``scale``; anything else (and integers too large for a float) is left for
+    ``_assemble`` to judge."""
+    def one(v: Any) -> Any:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return v
+        try:
+            return v * scale
+        except OverflowError:
+            return v
+    return [one(v) for v in values]
 
 
 def _read_mrk_json(path: Path) -> LandmarkSet:
@@ -437,6 +478,10 @@ def _format(path: Path) -> tuple[_Reader, _Writer]:
 def read_landmarks(path: str | Path) -> LandmarkSet:
     """Read a landmark file (format from the name ending) into a ``LandmarkSet`` in LPS mm."""
     path = Path(path)
+    if path.name.lower().endswith(".dcm"):  # a TID 1500 DICOM SR (data.dicom_sr)
+        from data.dicom_sr import read_landmark_sr
+
+        return read_landmark_sr(path)
     return _format(path)[0](path)
 
 

@@ -2,7 +2,8 @@
 
 Required columns: ``case_id``, the scan (``image``, ``dicom_dir`` or ``scan``: a DICOM folder or
 file, or a NIfTI file) and ``landmarks``. Paths are relative to the manifest's folder (absolute
-paths work too). Any other columns (generation parameters, ...) are kept.
+paths work too). Any other columns (generation parameters, ...) are kept. Empty required cells
+and (for training manifests) one scan under two case ids are refused.
 """
 from __future__ import annotations
 
@@ -45,9 +46,26 @@ def read_manifest(path: str | Path, require_scan: bool = True) -> pd.DataFrame:
         raise InputError(path, f"duplicate case_id {dup[0]!r}")
     for col in PATH_COLUMNS:
         if col in df.columns:
-            df[col] = [str((path.parent / p).resolve()) if p else "" for p in df[col]]
+            df[col] = [str((path.parent / p).resolve()) if p.strip() else "" for p in df[col]]
     df["scan"] = df[scan_col] if scan_col else ""
+    _check_cells(path, df, ["case_id", "landmarks"] + ([scan_col] if require_scan else []), require_scan)
     return df
+
+
+def _check_cells(path: Path, df: pd.DataFrame, required: Sequence[str], unique_scans: bool) -> None:
+    """Refuse empty required cells and (``unique_scans``) a scan listed under two case ids: in
+    training it could land in both the training and the validation split."""
+    for n, row in enumerate(df.itertuples(index=False), 2):  # line 1 is the header
+        empty = [c for c in required if not str(getattr(row, c)).strip()]
+        if empty:
+            raise InputError(path, f"line {n} (case {row.case_id!r}): empty {', '.join(empty)} cell")
+    if not unique_scans:
+        return
+    scans = df["scan"][df["scan"] != ""]
+    twice = scans[scans.duplicated(keep=False)]
+    if len(twice):
+        ids = df.loc[twice.index[twice == twice.iloc[0]], "case_id"].tolist()
+        raise InputError(path, f"scan {twice.iloc[0]} is listed under several case ids ({', '.join(map(repr, ids))})")
 
 
 def write_manifest(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> Path:

@@ -1,6 +1,6 @@
 """Inspect a scan from the command line: geometry, series, and what the reader corrected.
 
-    python -m data.scan_info SCAN_DIR_OR_FILE [--list-series] [--series UID]
+    python -m data.scan_info SCAN_DIR_OR_FILE [--list-series] [--series UID] [--max-voxels N]
 
 Exit status 0 on success, 2 on bad input (one line on stderr naming the file and the problem).
 """
@@ -11,8 +11,9 @@ import sys
 
 import numpy as np
 
-from data.errors import InputError, report
+from data.errors import InputError, boundary, report
 from data.load import is_nifti, load_volume
+from data.volume import MAX_BYTES, MAX_VOXELS
 
 
 def describe(vol) -> str:
@@ -38,17 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path", help="DICOM folder, DICOM file or NIfTI file")
     p.add_argument("--list-series", action="store_true", help="list the image series found and exit")
     p.add_argument("--series", help="SeriesInstanceUID to read (default: the one with most slices)")
+    p.add_argument("--max-voxels", type=int, default=MAX_VOXELS,
+                   help=f"refuse scans that decode to more voxels (default {MAX_VOXELS}, checked before decoding)")
     args = p.parse_args(argv)
     try:
-        if args.list_series and not is_nifti(args.path):
-            from data.dicom_scan import scan_folder
+        with boundary(args.path):
+            if args.list_series and not is_nifti(args.path):
+                from data.dicom_scan import scan_folder
 
-            scan = scan_folder(args.path)
-            for s in scan.series:
-                print(s.summary())
-            print(f"({len(scan.series)} series; skipped: {scan.skipped_text()})")
-            return 0 if scan.series else 2
-        print(describe(load_volume(args.path, args.series)))
+                scan = scan_folder(args.path)
+                for s in scan.series:
+                    print(s.summary())
+                print(f"({len(scan.series)} series; skipped: {scan.skipped_text()})")
+                return 0 if scan.series else 2
+            vol = load_volume(args.path, args.series, max_voxels=args.max_voxels,
+                              max_bytes=MAX_BYTES * args.max_voxels // MAX_VOXELS)
+        print(describe(vol))
     except InputError as err:
         return report(err)
     return 0

@@ -113,7 +113,6 @@ def stack_slices(
     fill: float | None = None,
     gap_factor: float = 1.6,
     slice_spacing: float | None = None,
-    single_slice_thickness: float | None = None,
 ) -> Volume:
     """Regular ``Volume`` from slices (K, I, J) **already sorted** by ``analyse_positions`` order.
 
@@ -131,11 +130,9 @@ def stack_slices(
     notes: list[str] = []
     fill = float(slices.min()) if fill is None else float(fill)
     if len(slices) == 1:
-        if single_slice_thickness is None:
-            raise InputError(where, "only one image slice: a 3D scan is needed")
-        notes.append("single slice: slice spacing taken from SliceThickness")
-        return Volume(slices.astype(np.float32, copy=False),
-                      affine_from_geometry(positions[0], n, dir_i, dir_j, (single_slice_thickness, *spacing_ij)), {"notes": notes})
+        raise InputError(where, "only one image slice: a 3D scan is needed")
+    if slice_spacing is not None and not (np.isfinite(slice_spacing) and slice_spacing > 0):
+        raise ValueError(f"slice_spacing must be a positive number of mm, got {slice_spacing!r}")
     check_gaps(geo.distances, labels, where, gap_factor)
 
     origin = np.asarray(positions[0], float)

@@ -9,6 +9,13 @@ Column 0 of ``A`` is the step from one slice to the next, column 1 the step down
 (DICOM's column direction cosine x PixelSpacing[0]), column 2 the step along one column
 (DICOM's row direction cosine x PixelSpacing[1]), column 3 the centre of voxel (0, 0, 0).
 Integer indices are voxel centres. Nothing here assumes axial slices or a particular orientation.
+
+``check_scan`` is what every reader applies before a scan is used (``check_size`` before decoding):
+finite, positive voxel sizes; axes at least 60 degrees apart (any real scan, gantry tilt included);
+at least two voxels along every axis (a single slice is refused); no more than ``max_voxels`` /
+``max_bytes`` of decoded data. **Non-finite values** (NaN, +-inf: NIfTI masks, padding) are
+treated as missing: they are set to the scan's lowest finite value (air for CT) and counted in a
+note. A scan with no finite value, or the same value everywhere (blank), is refused.
 """
 from __future__ import annotations
 
@@ -17,6 +24,12 @@ from typing import Any, Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from data.errors import InputError
+
+MAX_VOXELS = 2**28  # 268 M voxels, e.g. 512 x 512 x 1024 (1 GiB as float32)
+MAX_BYTES = 2 * 2**30  # decoded data, at least 4 bytes (float32) per voxel
+MAX_AXIS_COS = 0.5  # largest |cos| between two voxel axes (they are at least 60 degrees apart)
 
 
 def affine_from_geometry(
@@ -99,6 +112,8 @@ class Volume:
             raise ValueError(f"Volume array must be 3D [k, i, j], got shape {self.array.shape}")
         if self.affine.shape != (4, 4):
             raise ValueError(f"Volume affine must be 4x4, got {self.affine.shape}")
+        if not np.all(np.isfinite(self.affine)):
+            raise ValueError("Volume affine has non-finite values")
         if abs(np.linalg.det(self.affine[:3, :3])) < 1e-12:
             raise ValueError("Volume affine is singular")
         self.meta.setdefault("notes", [])
@@ -198,3 +213,41 @@ class Volume:
     def __repr__(self) -> str:
         sp = ", ".join(f"{s:.4g}" for s in self.spacing)
         return f"Volume(shape={self.shape}, spacing=({sp}) mm, dtype={self.array.dtype})"
+
+
+def check_size(where: object, shape: Sequence[int], bytes_per_voxel: int = 4, max_voxels: int = MAX_VOXELS,
+               max_bytes: int = MAX_BYTES) -> None:
+    """Refuse (``InputError``) a ``shape`` that is not positive or decodes to more than the limits."""
+    dims = [int(n) for n in shape]
+    if any(n < 1 for n in dims):
+        raise InputError(where, f"invalid image dimensions {tuple(dims)}")
+    voxels = int(np.prod(dims, dtype=object))
+    size = voxels * max(int(bytes_per_voxel), 4)
+    if voxels > max_voxels or size > max_bytes:
+        raise InputError(where, f"image of {' x '.join(map(str, dims))} = {voxels} voxels ({size / 2**30:.2f} GiB) "
+                                f"exceeds the limit of {max_voxels} voxels / {max_bytes / 2**30:.2f} GiB "
+                                "(max_voxels / max_bytes, --max-voxels)")
+
+
+def check_scan(vol: Volume, where: object) -> Volume:
+    """Validate a freshly read scan (see the module docstring); fills non-finite voxels in place."""
+    spacing, d = vol.spacing, vol.directions
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 1e-6):
+        raise InputError(where, f"invalid voxel size {tuple(round(float(s), 6) for s in spacing)} mm: must be positive")
+    cos = np.abs(d.T @ d - np.eye(3)).max()
+    if cos > MAX_AXIS_COS:
+        raise InputError(where, f"voxel axes are nearly parallel (|cos| = {cos:.3f}): invalid orientation")
+    if min(vol.shape) < 2:
+        raise InputError(where, f"only one image slice (shape k, i, j = {vol.shape}): a 3D scan is needed")
+    bad = ~np.isfinite(vol.array)
+    if bad.all():
+        raise InputError(where, "no finite voxel values (all NaN or infinite)")
+    if bad.any():
+        low = float(vol.array[~bad].min())
+        vol.array[bad] = low
+        vol.meta.setdefault("notes", []).append(
+            f"{int(bad.sum())} non-finite voxels (NaN/inf) set to the lowest value, {low:g}")
+    lo, hi = float(vol.array.min()), float(vol.array.max())
+    if lo == hi:
+        raise InputError(where, f"blank scan: every voxel is {lo:g}")
+    return vol

@@ -26,7 +26,7 @@ from cascade.dataset import landmark_names, load_cases, split_cases
 from data.manifest import read_manifest
 from cascade.metrics import mean_radial_error
 from cascade.samples import finest_spacing
-from data.errors import InputError, report
+from data.errors import InputError, boundary, report
 
 
 def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
@@ -47,6 +47,8 @@ def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, help="k-fold split instead of --val-fraction (new bundles)")
     p.add_argument("--fold", type=int, default=0, help="which fold to hold out, with --folds")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of each phase")
+    p.add_argument("--init-from", type=Path, help="new bundles: start each phase from this bundle's weights "
+                                                   "(same preset; fine-tuning)")
     p.add_argument("--devices", help="comma-separated devices for MirroredStrategy, e.g. cpu:0,cpu:1 or gpu:0,gpu:1")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 line/epoch")
     return p
@@ -55,7 +57,8 @@ def parser(phases: Sequence[int]) -> argparse.ArgumentParser:
 def open_or_create(args, manifest) -> Bundle:
     """The bundle named by ``--bundle``: existing (config and split reused) or new."""
     if (args.bundle / MANIFEST).exists():
-        bundle = Bundle.open(args.bundle)
+        with boundary(args.bundle, "cannot open model bundle"):
+            bundle = Bundle.open(args.bundle)
         known = set(manifest["case_id"])
         missing = [c for c in bundle.info["train_cases"] + bundle.info["val_cases"] if c not in known]
         if missing:
@@ -66,7 +69,8 @@ def open_or_create(args, manifest) -> Bundle:
         config = with_intensity(config, args.intensity)
     ids = list(manifest["case_id"])
     train, val = split_cases(ids, args.val_fraction, args.seed, args.folds, args.fold)
-    return Bundle.create(args.bundle, config, landmark_names(manifest), manifest=str(args.manifest.resolve()),
+    extra = {"init_from": str(args.init_from)} if args.init_from else {}
+    return Bundle.create(args.bundle, config, landmark_names(manifest), manifest=str(args.manifest.resolve()), **extra,
                          seed=args.seed, train_cases=[ids[i] for i in train], val_cases=[ids[i] for i in val])
 
 
@@ -108,7 +112,8 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
         from phases.trainer import train_phase
 
         strategy = get_strategy(args.devices.split(",") if args.devices else None)
-        manifest = read_manifest(args.manifest)
+        with boundary(args.manifest, "cannot read manifest"):
+            manifest = read_manifest(args.manifest)
         bundle = open_or_create(args, manifest)
         with_overrides(bundle, phases, args.epochs, args.crops_per_case)
         by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}

@@ -8,8 +8,10 @@ reproducible and a resumed run sees the same crops it would have seen.
 Every epoch the model (with optimiser state) is saved to ``checkpoints/`` and a row is appended
 to ``logs/``; ``resume=True`` continues from the last checkpoint. Early stopping (on the
 validation coordinate loss without the L2 penalty, ``val_coord``, restoring the best weights)
-applies when the phase's ``patience`` > 0 and validation cases exist. Final models are written
-atomically.
+applies when the phase's ``patience`` > 0 and validation cases exist; its state (best value,
+wait count, best epoch, whether it stopped, and the best weights) is checkpointed with the
+model, so a resumed run, mid-patience or after the stop, ends with the same model as an
+uninterrupted one. Final models are written atomically.
 """
 from __future__ import annotations
 
@@ -77,18 +79,74 @@ class SeededBatches(keras.utils.PyDataset):
         return self.draw(np.random.default_rng([self.seed, epoch, batch]), self.batch_size)
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Save the model (with optimiser state) and the epoch number after every epoch."""
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` whose state can be saved and restored (``state`` / ``restore``)."""
 
-    def __init__(self, path, state_path) -> None:
+    KEYS = ("wait", "stopped_epoch", "best", "best_epoch")
+
+    def __init__(self, *args, restore: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._restore = restore
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)  # resets the state...
+        if self._restore:  # ...which a resumed run then takes from its checkpoint
+            for key in self.KEYS:
+                setattr(self, key, self._restore[key])
+            self.best_weights = self._restore.get("best_weights")
+
+    def state(self) -> dict:
+        """The counters as JSON-ready numbers (``best`` is None before the first epoch)."""
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "stopped_epoch": int(self.stopped_epoch), "best": best,
+                "best_epoch": int(self.best_epoch)}
+
+
+def _best_weights_path(path, epoch: int):
+    return path.with_name(f"{path.stem}.best{epoch}.npz")
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save the model (with optimiser state), the epoch number and the early-stopping state after every epoch.
+
+    Best weights go to ``<checkpoint>.best<epoch>.npz`` (written when they change, older ones removed
+    after the state file names the new one), so the state file never names a file that is not complete.
+    """
+
+    def __init__(self, path, state_path, early: ResumableEarlyStopping | None = None) -> None:
         super().__init__()
-        self.path, self.state_path = path, state_path
+        self.path, self.state_path, self.early = path, state_path, early
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
+        state: dict = {"epoch": epoch, "logs": {k: float(v) for k, v in (logs or {}).items()}}
+        keep = None
+        if self.early is not None:
+            state["early_stopping"] = self.early.state()
+            if self.early.best_weights is not None:
+                keep = _best_weights_path(self.path, self.early.best_epoch)
+                if self.early.best_epoch == epoch or not keep.exists():
+                    with atomic_path(keep) as tmp:
+                        np.savez(tmp, *self.early.best_weights)
+                state["early_stopping"]["best_weights"] = keep.name
         with atomic_open(self.state_path) as fh:
-            json.dump({"epoch": epoch, "logs": {k: float(v) for k, v in (logs or {}).items()}}, fh)
+            json.dump(state, fh)
+        for old in self.path.parent.glob(f"{self.path.stem}.best*.npz"):
+            if old != keep:
+                old.unlink(missing_ok=True)
+
+
+def _load_early_state(state: dict, ckpt) -> dict | None:
+    """The early-stopping state of a checkpoint, best weights loaded (None if it has none)."""
+    early = state.get("early_stopping")
+    if not early:
+        return None
+    early = dict(early)
+    if early.get("best_weights"):
+        with np.load(ckpt.with_name(early["best_weights"])) as npz:
+            early["best_weights"] = [npz[f"arr_{n}"] for n in range(len(npz.files))]
+    return early
 
 
 def _phase1_data(cases: Sequence[Case], bundle: Bundle):
@@ -131,20 +189,27 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     strategy = strategy or tf.distribute.get_strategy()
     ckpt, log = bundle.checkpoint_path(phase, landmark), bundle.log_path(phase, landmark)
     state = ckpt.with_suffix(".json")
-    initial_epoch = 0
+    initial_epoch, early_state = 0, None
     set_seed(seed + 1000 * phase + (landmark or 0))
     with strategy.scope():
         if resume and ckpt.exists() and state.exists():
             model = keras.models.load_model(ckpt, safe_mode=True)
-            initial_epoch = json.loads(state.read_text())["epoch"] + 1
+            saved = json.loads(state.read_text())
+            initial_epoch, early_state = saved["epoch"] + 1, _load_early_state(saved, ckpt)
         else:
             model = build_phase_model(bundle, phase)
+            if bundle.info.get("init_from"):  # warm start: same architecture, weights of another bundle
+                model.set_weights(Bundle.open(bundle.info["init_from"]).load_model(phase, landmark).get_weights())
     log.parent.mkdir(parents=True, exist_ok=True)
-    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), EpochCheckpoint(ckpt, state),
-                       *extra_callbacks]
+    early = None
     if net.patience > 0 and val:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_coord", mode="min", patience=net.patience,
-                                                       restore_best_weights=True))
+        early = ResumableEarlyStopping(monitor="val_coord", mode="min", patience=net.patience,
+                                       restore_best_weights=True, restore=early_state)
+    # early stopping first: the checkpoint written after it holds this epoch's early-stopping state
+    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), *([early] if early else []),
+                       EpochCheckpoint(ckpt, state, early), *extra_callbacks]
+    if early_state and early_state["stopped_epoch"] > 0:
+        initial_epoch = net.epochs  # it had stopped: train no further
     if phase == 1:
         x, y = _phase1_data(train, bundle)
 
@@ -169,6 +234,8 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     if initial_epoch < net.epochs:
         model.fit(**fit_args, validation_data=_even(val_data, replicas), validation_batch_size=8 * replicas,
                   epochs=net.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+    elif early is not None and early_state and early_state.get("best_weights") is not None:
+        model.set_weights(early_state["best_weights"])  # what the finished run's early stopping restored
     save_for_inference(model, bundle.model_path(phase, landmark))
     return model
 

@@ -6,7 +6,7 @@ import pytest
 import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
-from bench.atlas_registration import (invert_points, register, register_landmarks, sitk_to_volume,
+from cascade.registration import (invert_points, register, register_landmarks, sitk_to_volume,
                                       transfer_landmarks, volume_to_sitk)
 from data.landmarks import LandmarkSet
 from data.volume import Volume, affine_from_geometry

@@ -38,3 +38,18 @@ def test_afids_benchmark_quick(tmp_path):
     numbers = json.loads((tmp_path / "results.json").read_text())
     assert numbers["rows"]["raters vs their mean (32 files)"]["n"] == 32 * 32
     assert numbers["rows"]["cascade phase3"]["n"] == 32
+
+
+def test_real_ct_benchmark_quick(tmp_path):
+    """Leave-one-subject-out on the labelled real CTs (one fold, one epoch): builds a fold bundle
+    without the held-out subject and scores every method on its original scan."""
+    data = shared_path("ct", "visible-human-male").parents[1]
+    out = run_bench("real_ct.py", "--work", str(tmp_path), "--data", str(data))
+    assert "registration B-spline" in out and "cascade phase 3 (atlas)" in out
+    numbers = json.loads((tmp_path / "results.json").read_text())
+    fold = numbers["headsq"]
+    assert len(fold["names"]) == 16 and all(len(fold[m]) == 16 for m in ("registration affine", "cascade phase 3 (atlas)"))
+    bundle = json.loads((tmp_path / "fold_headsq" / "bundle.json").read_text())
+    assert bundle["info"]["training_data"]["excluded_subjects"] == ["headsq"]
+    assert sorted(bundle["info"]["atlases"]) == ["visible-human-female.npz", "visible-human-male.npz"]
+    assert not any("headsq" in c for c in bundle["info"]["train_cases"] + bundle["info"]["val_cases"])

@@ -77,7 +77,7 @@ def test_4d_several_volumes_uses_first_with_note(tmp_path: Path) -> None:
 
 
 def test_no_orientation_gives_note(tmp_path: Path) -> None:
-    img = nib.Nifti1Image(np.zeros((2, 3, 4), np.float32), None)
+    img = nib.Nifti1Image(np.arange(24, dtype=np.float32).reshape(2, 3, 4), None)
     img.header.set_sform(None, code=0)
     img.header.set_qform(None, code=0)
     nib.save(img, tmp_path / "bare.nii")

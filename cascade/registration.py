@@ -1,6 +1,6 @@
 """Baseline "what users do today": register an annotated template to a subject, carry its landmarks.
 
-    from bench.atlas_registration import register_landmarks
+    from cascade.registration import register_landmarks
     predicted, info = register_landmarks(subject, template, template_landmarks, mode="bspline")
 
 SimpleITK registration of ``moving`` (the template) to ``fixed`` (the subject):
@@ -170,10 +170,13 @@ def _affine_from(t: sitk.Transform) -> sitk.AffineTransform:
 
 # --------------------------------------------------------------------------- registration
 def register(fixed: Volume, moving: Volume, mode: str = "affine", *, threads: int | None = None, seed: int = 0,
-             options: RegistrationOptions | None = None, **changes: Any) -> tuple[sitk.Transform, dict]:
+             options: RegistrationOptions | None = None, initial: sitk.Transform | None = None,
+             **changes: Any) -> tuple[sitk.Transform, dict]:
     """Register ``moving`` to ``fixed``. Returns the transform (fixed physical -> moving physical,
     LPS mm) and a JSON-friendly dict: seconds per stage (``*_s``), final metric, iterations and
-    stop condition per stage, and the settings used. ``threads`` defaults to all cores."""
+    stop condition per stage, and the settings used. ``threads`` defaults to all cores.
+    ``initial``: a starting transform (fixed -> moving) instead of the centred initialiser; an
+    affine one skips the rigid stage."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     opt = replace(options or RegistrationOptions(), **changes)
@@ -189,10 +192,10 @@ def register(fixed: Volume, moving: Volume, mode: str = "affine", *, threads: in
         info["convert_s"] = t1 - t0
         how = (sitk.CenteredTransformInitializerFilter.MOMENTS if opt.init == "moments"
                else sitk.CenteredTransformInitializerFilter.GEOMETRY)
-        transform: sitk.Transform = sitk.CenteredTransformInitializer(
+        transform: sitk.Transform = initial if initial is not None else sitk.CenteredTransformInitializer(
             fixed_img, moving_img, sitk.VersorRigid3DTransform(), how)
         info["init_s"] = time.perf_counter() - t1
-        if opt.rigid:
+        if opt.rigid and not isinstance(transform, sitk.AffineTransform):
             t1 = time.perf_counter()
             transform, info["rigid"] = _linear_stage(fixed_img, moving_img, transform, opt, seed, threads)
             info["rigid_s"] = time.perf_counter() - t1
@@ -267,12 +270,13 @@ def transfer_landmarks(transform: sitk.Transform, moving_landmarks: LandmarkSet)
 
 def register_landmarks(fixed: Volume, moving: Volume, moving_landmarks: LandmarkSet, mode: str = "affine", *,
                        threads: int | None = None, seed: int = 0, options: RegistrationOptions | None = None,
-                       **changes: Any) -> tuple[LandmarkSet, dict]:
+                       initial: sitk.Transform | None = None, **changes: Any) -> tuple[LandmarkSet, dict]:
     """Register ``moving`` (template) to ``fixed`` (subject) and return the template's landmarks in
     the subject (LPS mm), with ``info`` from ``register`` plus ``inverse_s``, ``inverse_residual_mm``
     and ``total_s``. ``mode``: "affine" or "bspline" (affine, then a B-spline on top)."""
     t0 = time.perf_counter()
-    transform, info = register(fixed, moving, mode, threads=threads, seed=seed, options=options, **changes)
+    transform, info = register(fixed, moving, mode, threads=threads, seed=seed, options=options, initial=initial,
+                               **changes)
     t1 = time.perf_counter()
     landmarks, residual = transfer_landmarks(transform, moving_landmarks)
     info.update(inverse_s=time.perf_counter() - t1, inverse_residual_mm=residual, total_s=time.perf_counter() - t0)
