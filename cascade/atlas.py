@@ -23,6 +23,7 @@ Landmark order follows the bundle's names; an atlas lacking a landmark leaves it
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -150,7 +151,7 @@ class AtlasPrior:
 
     def place(self, scan_search: Volume, scan_fine: Volume, atlas: Atlas) -> tuple[np.ndarray, dict]:
         """One atlas's landmarks (in ``self.names`` order, NaN where it lacks one) in the scan."""
-        from cascade.registration import register, transfer_landmarks
+        from cascade.registration import invert_points, register, transfer_landmarks
 
         import SimpleITK as sitk
 
@@ -171,7 +172,7 @@ class AtlasPrior:
         initial.SetTranslation([float(v) for v in -shift])
         lm = atlas.landmarks.subset(self.names, missing_ok=True)
         if opt.mode == "search":
-            coords, _ = _inverse_initial(initial, lm.coords)
+            coords, _ = invert_points(initial, lm.coords)
         else:
             region = _region(scan_fine, atlas.volume, centre, s, shift, opt.margin_mm)
             transform, reg = register(region, atlas.volume, "bspline" if opt.mode == "bspline" else "affine",
@@ -197,19 +198,10 @@ class AtlasPrior:
             per_atlas.append(coords)
             infos.append(info)
         stack = np.stack(per_atlas)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                fused = np.nanmedian(stack, 0) if len(stack) >= 3 else np.nanmean(stack, 0)
+        with warnings.catch_warnings():  # a landmark no atlas has stays NaN, without a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fused = np.nanmedian(stack, 0) if len(stack) >= 3 else np.nanmean(stack, 0)
         return fused, dict(atlases=infos, per_atlas=stack, seconds=time.perf_counter() - t0)
-
-
-def _inverse_initial(initial, points: np.ndarray) -> tuple[np.ndarray, float]:
-    from cascade.registration import invert_points
-
-    return invert_points(initial, points)
 
 
 def _region(scan: Volume, atlas_vol: Volume, centre: np.ndarray, scale: float, shift: np.ndarray,
@@ -218,12 +210,7 @@ def _region(scan: Volume, atlas_vol: Volume, centre: np.ndarray, scale: float, s
     corners = centre + shift + scale * (atlas_vol.corners_lps() - centre)
     idx = scan.lps_to_index(np.concatenate([corners.min(0, keepdims=True) - margin_mm,
                                             corners.max(0, keepdims=True) + margin_mm]))
-    lo = np.clip(np.floor(idx.min(0)).astype(int), 0, np.asarray(scan.shape) - 1)
-    hi = np.clip(np.ceil(idx.max(0)).astype(int) + 1, lo + 1, scan.shape)
-    arr = np.ascontiguousarray(scan.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
-    aff = scan.affine.copy()
-    aff[:3, 3] = scan.index_to_lps(lo[None].astype(float))[0]
-    return Volume(arr, aff)
+    return scan.crop(np.floor(idx.min(0)), np.ceil(idx.max(0)) + 1)
 
 
 def save_atlases(atlases: Sequence[Atlas], folder: str | Path) -> list[str]:

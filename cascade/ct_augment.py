@@ -150,14 +150,14 @@ def _holder(vol: Volume, rng: np.random.Generator) -> dict:
     thick = 4.0
     pix = vol.spacing[1]
     body = arr > -400
+    ii = np.arange(arr.shape[1])[:, None]
+    jj = np.arange(arr.shape[2])[None, :]
     for k in range(arr.shape[0]):
         cols = np.where(body[k].any(0))[0]
         if cols.size == 0:
             continue
         back = np.where(body[k].any(1))[0].max()  # i grows posterior
         i0 = back + gap / pix
-        ii = np.arange(arr.shape[1])[:, None]
-        jj = np.arange(arr.shape[2])[None, :]
         jc = cols.mean()
         curve = i0 - ((jj - jc) * vol.spacing[2]) ** 2 / 400.0 / pix
         shell = (ii >= curve) & (ii < curve + thick / pix) & (np.abs(jj - jc) * vol.spacing[2] < 90)

@@ -61,6 +61,7 @@ class Cascade:
         self.bundle = bundle
         self.coarse = coarse or bundle.config.coarse.method
         self.prior = None
+        self.last_prior: dict | None = None  # the atlas stage's details for the last scan (per-atlas estimates)
         if self.coarse == "atlas":
             from cascade.atlas import AtlasPrior
 

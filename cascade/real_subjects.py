@@ -64,12 +64,6 @@ def head_box(volume: Volume, landmarks: LandmarkSet, margin_mm: float | Sequence
     pts = landmarks.coords[landmarks.present]
     idx = volume.lps_to_index(pts)
     margin = np.broadcast_to(np.asarray(margin_mm, float), (3,)) / volume.spacing
-    lo = np.maximum(np.floor(idx.min(0) - margin).astype(int), 0)
-    hi = np.minimum(np.ceil(idx.max(0) + margin).astype(int) + 1, volume.shape)
-    arr = np.ascontiguousarray(volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.index_to_lps(lo[None].astype(float))[0]
-    return Volume(arr, affine, dict(volume.meta))
-
+    return volume.crop(np.floor(idx.min(0) - margin), np.ceil(idx.max(0) + margin) + 1)
 
 __all__ = ["SUBJECTS", "default_root", "head_box", "load_subject", "load_subjects"]

@@ -31,7 +31,7 @@ from data.manifest import write_manifest
 from data.nifti import write_nifti
 from data.volume import Volume
 
-COLUMNS = ("case_id", "scan", "landmarks", "subject", "n_present", "params")
+COLUMNS = ("case_id", "scan", "landmarks", "subject", "n_present", "drawn")
 SYNTHETIC_SEED = 1000  # the demo bundle's training phantoms (python -m data.phantom --seed 1000)
 SHAPE_CHANGES = dict(elastic_mm=4.0, scale=0.12, rotation_deg=12.0, translation_mm=10.0)
 
@@ -59,7 +59,7 @@ def write_training_set(out_dir: str | Path, subjects: Mapping[str, tuple[Volume,
             scan, lmf = _write(out, case_id, avol, alm)
             drawn = avol.meta["ct_augment"]
             rows.append(dict(case_id=case_id, scan=scan, landmarks=lmf, subject=name, n_present=int(alm.present.sum()),
-                             params=";".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                             drawn=";".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in drawn.items())))
             say(f"[{name} {i + 1}/{copies[name]}] {avol.shape} slices {drawn['slice_mm']:.2f} mm, "
                 f"cut {drawn['fov_cut']}, present {int(alm.present.sum())}/{len(alm)}, {time.perf_counter() - t0:.1f} s")
@@ -71,22 +71,17 @@ def write_training_set(out_dir: str | Path, subjects: Mapping[str, tuple[Volume,
             case_id = f"synthetic_{i:03d}"
             scan, lmf = _write(out, case_id, vol, lm)
             rows.append(dict(case_id=case_id, scan=scan, landmarks=lmf, subject="synthetic",
-                             n_present=int(lm.present.sum()), params=f"phantom seed {case_seed(SYNTHETIC_SEED, i)}"))
+                             n_present=int(lm.present.sum()), drawn=f"phantom seed {case_seed(SYNTHETIC_SEED, i)}"))
             say(f"[synthetic {i + 1}/{n_synthetic}] {vol.shape}")
     return write_manifest(out / "manifest.csv", rows, COLUMNS)
 
 
 def subset_manifest(manifest: str | Path, out: str | Path, exclude_subjects: set[str]) -> Path:
-    """A copy of ``manifest`` without the cases of ``exclude_subjects`` (paths kept relative)."""
-    import pandas as pd
+    """A copy of ``manifest`` without the cases of ``exclude_subjects`` (paths made absolute)."""
+    from data.manifest import read_manifest
 
-    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    df = read_manifest(manifest)
     keep = df[~df["subject"].isin(exclude_subjects)]
-    base = Path(manifest).parent
-    out = Path(out)
-    for col in ("scan", "landmarks"):
-        keep.loc[:, col] = [str((base / p).resolve()) for p in keep[col]]
-    return write_manifest(out, keep.to_dict("records"), list(df.columns))
-
+    return write_manifest(out, keep.to_dict("records"), list(COLUMNS))
 
 __all__ = ["COLUMNS", "SYNTHETIC_SEED", "subset_manifest", "write_training_set"]

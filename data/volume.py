@@ -167,6 +167,16 @@ class Volume:
         """LPS of the centre of the voxel grid."""
         return self.index_to_lps((np.asarray(self.shape, float) - 1) / 2)
 
+    def crop(self, lo: Sequence[int], hi: Sequence[int]) -> "Volume":
+        """The voxels ``lo <= [k, i, j] < hi`` (clipped to the grid, at least one voxel per axis),
+        same spacing and directions, origin moved: no interpolation."""
+        lo = np.clip(np.asarray(lo, int), 0, np.asarray(self.shape) - 1)
+        hi = np.clip(np.asarray(hi, int), lo + 1, self.shape)
+        arr = np.ascontiguousarray(self.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+        affine = self.affine.copy()
+        affine[:3, 3] = self.index_to_lps(lo[None].astype(float))[0]
+        return Volume(arr, affine, dict(self.meta))
+
     # -------------------------------------------------------------- resampling
     def resample_to(
         self,

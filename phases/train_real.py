@@ -55,7 +55,7 @@ def build_bundle(pool: Path, bundle_dir: Path, data: Path, exclude: Sequence[str
         raise InputError(bundle_dir, "bundle exists; choose a new --bundle folder or remove it")
     t0 = time.perf_counter()
     bundle_dir.mkdir(parents=True, exist_ok=True)
-    manifest = subset_manifest(pool, bundle_dir.parent / f".{bundle_dir.name}_manifest.csv", set(exclude))
+    manifest = subset_manifest(pool, pool.parent / f"manifest_{bundle_dir.name}.csv", set(exclude))  # kept: bundle.json names it
     code = run([2, 3], ["--manifest", str(manifest), "--bundle", str(bundle_dir), "--init-from", str(init_from),
                         "--epochs", str(epochs), "--crops-per-case", str(crops_per_case), "--seed", str(seed),
                         "--verbose", "2"])
@@ -75,7 +75,6 @@ def build_bundle(pool: Path, bundle_dir: Path, data: Path, exclude: Sequence[str
         "atlases": "reduced 2 mm head boxes of " + ", ".join(keep)}
     bundle.info["build_seconds"] = round(time.perf_counter() - t0, 1)
     bundle.save()
-    manifest.unlink(missing_ok=True)
     return bundle
 
 

@@ -86,3 +86,16 @@ def test_axis_aligned_fast_path_matches_scipy(order):
                                        mode="grid-constant", cval=-5.0, prefilter=False)
         got = _separable(src, [scale[a] * np.arange(shape[a]) + offset[a] for a in range(3)], order, -5.0)
         assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-4
+
+
+def test_crop_keeps_every_voxel_where_it_was():
+    rng = np.random.default_rng(0)
+    aff = np.eye(4)
+    aff[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0] @ np.diag([2.0, 0.7, 0.9])
+    aff[:3, 3] = [10.0, -5.0, 3.0]
+    vol = Volume(rng.normal(size=(8, 9, 10)).astype(np.float32), aff)
+    sub = vol.crop([2, -3, 4], [6, 5, 99])  # clipped to the grid
+    assert sub.shape == (4, 5, 6)
+    idx = np.array([[1.0, 2.0, 3.0]])
+    k, i, j = np.round(vol.lps_to_index(sub.index_to_lps(idx))[0]).astype(int)
+    assert (k, i, j) == (3, 2, 7) and sub.array[1, 2, 3] == vol.array[k, i, j]
