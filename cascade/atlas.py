@@ -16,12 +16,14 @@ the project.
    ``cascade.registration``) of the atlas onto the part of the scan it covers (the placed atlas
    box plus ``margin_mm``), at ``spacing`` mm; optionally a B-spline on top.
 3. Landmarks are carried into the scan by the inverse transform; the atlases' estimates are
-   averaged per landmark (the median when there are three or more).
+   averaged per landmark (the median when there are three or more). Atlases are registered in
+   parallel, one per core, each single-threaded: the result does not change from run to run.
 
 Landmark order follows the bundle's names; an atlas lacking a landmark leaves it to the others.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -141,7 +143,9 @@ class AtlasPrior:
 
     def __init__(self, atlases: Sequence[Atlas], names: Sequence[str], options: CoarseConfig | None = None,
                  threads: int = 0, seed: int = 0) -> None:
-        """``options``: the bundle's coarse-stage settings; ``threads`` 0 = all cores."""
+        """``options``: the bundle's coarse-stage settings; ``threads``: atlases registered at once
+        (0 = one per core). Each registration runs single-threaded, so results are bit-identical from
+        run to run (ITK's multi-threaded metric sums are not: up to 1 mm apart)."""
         if not atlases:
             raise ValueError("an atlas prior needs at least one atlas")
         self.atlases = list(atlases)
@@ -176,7 +180,7 @@ class AtlasPrior:
         else:
             region = _region(scan_fine, atlas.volume, centre, s, shift, opt.margin_mm)
             transform, reg = register(region, atlas.volume, "bspline" if opt.mode == "bspline" else "affine",
-                                      threads=self.threads or None, seed=self.seed, initial=initial,
+                                      threads=1, seed=self.seed, initial=initial,
                                       shrink=(2, 1), smoothing_mm=(2.0, 0.0), bspline_shrink=(2,),
                                       bspline_smoothing_mm=(1.0,), bspline_iterations=30, sampling=0.1,
                                       iterations=100)
@@ -192,11 +196,14 @@ class AtlasPrior:
         t0 = time.perf_counter()
         fine = lps_aligned(scan, opt.spacing)
         search = lps_aligned(scan, opt.search_mm)
-        per_atlas, infos = [], []
-        for atlas in self.atlases:
-            coords, info = self.place(search, fine, atlas)
-            per_atlas.append(coords)
-            infos.append(info)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from cascade.registration import single_threaded_itk
+
+        workers = min(len(self.atlases), self.threads or os.cpu_count() or 1)
+        with single_threaded_itk(), ThreadPoolExecutor(workers) as pool:  # one atlas per core: reproducible
+            placed = list(pool.map(lambda a: self.place(search, fine, a), self.atlases))
+        per_atlas, infos = [c for c, _ in placed], [i for _, i in placed]
         stack = np.stack(per_atlas)
         with warnings.catch_warnings():  # a landmark no atlas has stays NaN, without a warning
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -106,6 +106,15 @@ def _threads(n: int) -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(old)
 
 
+@contextmanager
+def single_threaded_itk() -> Iterator[None]:
+    """ITK's global default thread count 1 for the block, for callers that run several
+    single-threaded registrations in parallel Python threads (``register(threads=1)`` inside then
+    leaves the global setting alone)."""
+    with _threads(1):
+        yield
+
+
 def _mesh_size(image: sitk.Image, opt: RegistrationOptions) -> list[int]:
     """B-spline mesh intervals per ITK axis: ``bspline_mesh``, or one per ``bspline_spacing_mm``."""
     if opt.bspline_mesh is not None:
@@ -283,5 +292,6 @@ def register_landmarks(fixed: Volume, moving: Volume, moving_landmarks: Landmark
     return landmarks, info
 
 
-__all__ = ["MODES", "RegistrationOptions", "invert_points", "register", "register_landmarks", "sitk_to_volume",
+__all__ = ["MODES", "RegistrationOptions", "invert_points", "register", "register_landmarks", "single_threaded_itk",
+           "sitk_to_volume",
            "transfer_landmarks", "volume_to_sitk"]

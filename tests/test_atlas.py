@@ -78,3 +78,18 @@ def test_atlas_bundle_without_atlases_is_a_clear_error(tmp_path):
     b = Bundle.create(tmp_path / "b", CascadeConfig(coarse=CoarseConfig(method="atlas")), ["S", "N"])
     with pytest.raises(InputError, match="lists no atlases"):
         b.load_atlases()
+
+
+def test_parallel_atlases_give_the_same_result_every_run(head):
+    """Two atlases registered at once, each single-threaded: bit-identical from run to run and
+    equal to registering them one after the other."""
+    vol, lm = head
+    a = make_atlas("a", vol, lm)
+    b = make_atlas("b", *moved(vol, lm, shift=(3.0, 2.0, -4.0), scale=0.97))
+    scan, _ = moved(vol, lm, shift=(13.0, -9.0, 17.0), scale=1.06)
+    prior = AtlasPrior([a, b], lm.names, CoarseConfig(method="atlas"), threads=2)
+    first, info = prior.estimate(scan)
+    again, _ = prior.estimate(scan)
+    serial, _ = AtlasPrior([a, b], lm.names, CoarseConfig(method="atlas"), threads=1).estimate(scan)
+    assert np.array_equal(first, again) and np.array_equal(first, serial)
+    assert [i["atlas"] for i in info["atlases"]] == ["a", "b"]
