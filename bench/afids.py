@@ -6,13 +6,13 @@
 Data: ``../shared/data/mri`` (see its README). Protocol:
 
 1. **Train** the ``fast`` preset on the MNI2009cAsym T1 template and its 32 ground-truth AFIDs
-   only: ``--cases`` augmented copies (``cascade.augment``: random affine, elastic deformation,
+   only: ``--cases`` augmented copies (``data.augment.spatial``: random affine, elastic deformation,
    bias field, gamma, noise, blur, left/right flips that swap L/R names) plus the template itself,
    every phase preprocessed by intensity normalisation (``--intensity intensity``); validation
    split and early stopping on augmented copies only.
 2. **Test** on Colin27 (``colin27/ch2.nii.gz``, another person, never used for training,
    tuning or checkpoint choice): ``run_pipeline.py`` predicts the 32 points, compared with
-   ``Colin27_MEAN.fcsv`` (the mean of 8 raters x 4 sessions) by ``cascade.evaluate``.
+   ``Colin27_MEAN.fcsv`` (the mean of 8 raters x 4 sessions) by ``cascade.evaluation.cli``.
 3. **Side by side**: (a) the 32 rater files against their mean (the human bar); (b) the template
    registered to Colin27 with SimpleITK (affine; affine + B-spline; ``cascade/registration.py``)
    and its landmarks carried across, evaluated the same way, with their times.
@@ -44,7 +44,7 @@ RATERS = "colin27/raters"
 
 def augment(data: Path, folder: Path, cases: int, seed: int) -> Path:
     """The augmented training set (reused when a complete one with the same settings exists)."""
-    from cascade.augment import augmented_dataset
+    from data.augment.spatial import augmented_dataset
     from data.landmark_io import read_landmarks
     from data.nifti import read_nifti
 
@@ -72,7 +72,7 @@ def predict(data: Path, bundle: Path, out: Path) -> None:
 
 def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:
     """Template -> Colin27 registration; the carried landmarks are written to ``out/ch2.fcsv``."""
-    from cascade.registration import register_landmarks
+    from cascade.coarse.registration import register_landmarks
     from data.landmark_io import read_landmarks, write_landmarks
     from data.nifti import read_nifti
 
@@ -85,7 +85,7 @@ def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:
 
 
 def summary_of(pred: Path, truth: Path, report: Path):
-    """``cascade.evaluate`` into ``report``; returns its summary table."""
+    """``cascade.evaluation.cli`` into ``report``; returns its summary table."""
     return evaluate_into(pred, truth, report)[1]
 
 

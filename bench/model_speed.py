@@ -60,8 +60,8 @@ def run_one(spec: dict) -> dict:
     import tensorflow as tf
 
     sys.path.insert(0, str(ROOT))
-    from phases.losses import make_loss
-    from phases.resnet3d import build_resnet3d, count_flops
+    from cascade.networks.losses import make_loss
+    from cascade.networks.resnet3d import build_resnet3d, count_flops
 
     keras.utils.set_random_seed(0)
     shape, ident, outputs = tuple(spec["shape"]), spec["identity"], spec["outputs"]

@@ -1,13 +1,13 @@
 """Accuracy benchmark on synthetic head CTs: train on 90 generated cases, test on 30 others.
 
     python bench/phantom.py [--work work/bench_phantom]            # full run (~50 min on 2 cores)
-    python bench/phantom.py --models models/demo                   # evaluate an existing bundle
+    python bench/phantom.py --models cascade/models/demo                   # evaluate an existing bundle
     python bench/phantom.py --quick --work /tmp/smoke              # tiny smoke run (~1 min)
 
 Steps (each prints its wall time): generate the training set (``data.phantom``, seed 1000) and
 train the ``fast`` preset on it (``phases.train_all``, seed 0; skipped with ``--models``), generate
 the test set (seed 2000: different heads, poses, scanners), run ``run_pipeline.py`` on every test
-scan with ``--truth``, and evaluate with ``cascade.evaluate`` (report in ``WORK/report``).
+scan with ``--truth``, and evaluate with ``cascade.evaluation.cli`` (report in ``WORK/report``).
 Prints per-phase MRE (mm and the paper's 500/512 mm px), per-axis mean |error|, SDR, the
 phase-1 / phase-3 error ratio (the paper: 11.60 -> 4.66 -> 2.88 px, 4.0x) and the post-hoc
 tests between phases; writes ``WORK/results.json``. Generated sets already in WORK (same seed

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # noqa: E402  (run as a script)
 
-from cascade.metrics import radial_errors  # noqa: E402
-from cascade.real_subjects import SUBJECTS, default_root, load_subjects  # noqa: E402
+from cascade.evaluation.metrics import radial_errors  # noqa: E402
+from data.real_subjects import SUBJECTS, default_root, load_subjects  # noqa: E402
 from phases.train_real import COPIES, DEMO, build_bundle, training_pool  # noqa: E402
 
 METHODS = ("registration affine", "registration B-spline", "cascade phase 2 (atlas)", "cascade phase 3 (atlas)",

@@ -30,8 +30,8 @@ def reuse_or_make(folder: Path, key: dict[str, Any], make: Callable[[], Path]) -
 
 
 def evaluate_into(pred: Path, truth: Path, report: Path):
-    """``cascade.evaluate`` of ``pred`` against ``truth`` written into ``report``: (result, summary, paths)."""
-    from cascade.evaluate import evaluate, write_outputs
+    """``cascade.evaluation.cli`` of ``pred`` against ``truth`` written into ``report``: (result, summary, paths)."""
+    from cascade.evaluation.cli import evaluate, write_outputs
 
     result = evaluate(pred, truth)
     paths, summary = write_outputs(result, report)

@@ -47,7 +47,7 @@ def worker(phase: int, cases: int, epochs: int, preset_name: str, out: Path) -> 
 
     from cascade.bundle import Bundle
     from cascade.config import preset
-    from cascade.samples import Case, finest_spacing
+    from cascade.case import Case
     from data.phantom import generate_case
     from phases.trainer import train_phase
 
@@ -59,7 +59,7 @@ def worker(phase: int, cases: int, epochs: int, preset_name: str, out: Path) -> 
     data = []
     for s in range(cases):  # one raw volume at a time: peak memory is training's, not generation's
         vol, lm, _ = generate_case(2000 + s)
-        data.append(Case.make(str(s), vol, lm, names, finest_spacing(config)))
+        data.append(Case.for_cascade(config, str(s), vol, lm, names))
         del vol
     bundle = Bundle.create(out, config, names)
     timer = epoch_timer()

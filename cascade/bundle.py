@@ -1,15 +1,21 @@
 """A model bundle: everything needed to run a trained cascade, in one directory.
 
-    bundle.json            version, preset config, landmark names, preprocessing, training info
+    bundle.json            version, every setting (``CascadeConfig``), landmark names, training info,
+                           the versions of the libraries that wrote it (``info["software"]``)
     phase1.keras           global model
     phase2.keras           shared local model (fast preset), or
     phase2/lm03.keras      one model per landmark (paper preset; number = landmark index)
     phase3.keras | phase3/
-    atlases/<name>.npz     reduced labelled heads for an atlas coarse stage (``cascade.atlas``)
+    atlases/<name>.npz     reduced labelled heads for an atlas coarse stage (``cascade.coarse.atlas``)
     logs/phase1.csv ...    Keras training logs (one row per epoch)
     checkpoints/           last-epoch checkpoints and their state, for --resume
 
 Models are Keras v3 ``.keras`` files, loaded with ``safe_mode=True`` (no arbitrary code).
+
+Versions: 2 saves every setting that changes what a model means; a version-1 bundle (written
+before preprocessing, window and network-size settings were saved) loads with the values that
+version used (``LEGACY``), so it is read faithfully even if the defaults change. Any other
+version, or a manifest with missing or unknown settings, is a clear ``InputError``.
 """
 from __future__ import annotations
 
@@ -19,11 +25,38 @@ from pathlib import Path
 from typing import Any
 
 from cascade.config import CascadeConfig
+from cascade.stages import Stage, stage
 from data.atomic import atomic_open
 from data.errors import InputError
 
-BUNDLE_VERSION = 1
+BUNDLED = Path(__file__).resolve().parent / "models"  # the bundles shipped with the package
+DEMO_BUNDLE = BUNDLED / "demo"  # synthetic heads only
+DEFAULT_BUNDLE = BUNDLED / "craniofacial"  # labelled real head CTs + synthetic heads (phases.train_real)
+BUNDLE_VERSION = 2
 MANIFEST = "bundle.json"
+# what version 1 used without saving it (module constants then): it loads with exactly these
+LEGACY = {1: {
+    "net": {"base_filters": 64, "l2": 1e-4, "identity_dim": 64},
+    "phase": {"window_hu": (-1000.0, 2000.0)},
+    "coarse": {"method": "network", "mode": "affine", "spacing": 2.0, "search_mm": 4.0,
+               "scales": (0.88, 0.94, 1.0, 1.06, 1.12), "margin_mm": 20.0},
+    "preprocess": {"percentiles": (1.0, 99.0), "resample_below": 0.75},
+}}
+SOFTWARE = ("landmark-cascade", "tensorflow", "keras", "numpy", "SimpleITK", "opencv-python-headless")
+
+
+def software_versions() -> dict[str, str]:
+    """Installed versions of this package and the libraries a bundle's meaning depends on."""
+    from importlib import metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 @dataclass
@@ -38,7 +71,7 @@ class Bundle:
     @classmethod
     def create(cls, path: str | Path, config: CascadeConfig, names: list[str], **info: Any) -> "Bundle":
         """A new (or re-used, for resuming) bundle directory with its manifest written."""
-        b = cls(Path(path), config, list(names), dict(info))
+        b = cls(Path(path), config, list(names), {"software": software_versions(), **info})
         b.save()
         return b
 
@@ -53,9 +86,16 @@ class Bundle:
             raise InputError(path, f"not a model bundle (no {MANIFEST})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(man, f"unreadable bundle manifest: {exc}") from None
-        if d.get("version") != BUNDLE_VERSION:
-            raise InputError(man, f"bundle version {d.get('version')!r}, this software reads {BUNDLE_VERSION}")
-        return cls(path, CascadeConfig.from_dict(d["config"]), list(d["landmark_names"]), d.get("info", {}))
+        version = d.get("version") if isinstance(d, dict) else None
+        if version != BUNDLE_VERSION and version not in LEGACY:
+            known = ", ".join(str(v) for v in sorted([*LEGACY, BUNDLE_VERSION]))
+            raise InputError(man, f"bundle version {version!r}, this software reads versions {known}")
+        try:
+            config = CascadeConfig.from_dict(d["config"], LEGACY.get(version))
+            names = [str(n) for n in d["landmark_names"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(man, f"bundle settings do not match version {version}: {exc}") from None
+        return cls(path, config, names, d.get("info", {}))
 
     def save(self) -> None:
         """Write ``bundle.json`` atomically."""
@@ -63,13 +103,17 @@ class Bundle:
             json.dump({"version": BUNDLE_VERSION, "landmark_names": self.names, "config": self.config.to_dict(),
                        "info": self.info}, fh, indent=2)
 
+    def stage(self, phase: int) -> Stage:
+        """The stage of phase 1, 2 or 3 (``cascade.stages``)."""
+        return stage(self.config, phase)
+
     def phase_config(self, phase: int):
         """The config of phase 1, 2 or 3."""
-        return {1: self.config.phase1, 2: self.config.phase2, 3: self.config.phase3}[phase]
+        return self.stage(phase).cfg
 
     def shared(self, phase: int) -> bool:
         """True when the phase has one model for all landmarks."""
-        return phase == 1 or self.phase_config(phase).shared
+        return self.stage(phase).shared
 
     def tag(self, phase: int, landmark: int | None = None) -> str:
         """File stem of a phase's model: ``phase2`` or ``phase2/lm03``."""
@@ -92,7 +136,7 @@ class Bundle:
 
     def load_atlases(self) -> list:
         """The reduced atlases of an atlas coarse stage (``atlases/<name>.npz``, listed in ``info``)."""
-        from cascade.atlas import load_atlases
+        from cascade.coarse.atlas import load_atlases
 
         files = self.info.get("atlases") or []
         if not files:
@@ -101,12 +145,9 @@ class Bundle:
 
     def load_model(self, phase: int, landmark: int | None = None):
         """Load one trained model (``safe_mode=True``, not compiled)."""
-        import keras
-
-        import phases.losses  # noqa: F401  (registers the custom objects)
-        import phases.resnet3d  # noqa: F401  (FiLM layer)
+        from cascade.networks.build import load_model
 
         path = self.model_path(phase, None if self.shared(phase) else landmark)
         if not path.exists():
             raise InputError(path, f"model of phase {phase} missing from the bundle (not trained yet?)")
-        return keras.models.load_model(path, safe_mode=True, compile=False)
+        return load_model(path)

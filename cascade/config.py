@@ -16,7 +16,7 @@ j left); crop spacings are millimetres, so any slice thickness gives the same ph
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 PRESETS = ("fast", "paper")
@@ -35,6 +35,9 @@ class NetConfig:
     patience: int = 8  # early stopping on validation loss (0: train all epochs)
     dtype_policy: str = "float32"
     norm: str = "group"  # "group" (GroupNorm, batch-size independent) or "batch" (BatchNorm, the paper's)
+    base_filters: int = 64  # stage-1 inner filters at width 1 (also the stem's)
+    l2: float = 1e-4  # L2 weight decay on conv / dense / FiLM kernels
+    identity_dim: int = 64  # width of the landmark-identity embedding (shared local models)
 
 
 # local phases see 36 new crops per case per epoch: fewer epochs (a 2-core CPU trains all three
@@ -49,6 +52,7 @@ class GlobalPhaseConfig:
     shape: tuple[int, int, int] = (81, 96, 96)
     intensity: str = "bone"
     bone_threshold_hu: float = 300.0
+    window_hu: tuple[float, float] = (-1000.0, 2000.0)  # "window" mode: HU clipped to this, / 1000
     net: NetConfig = field(default_factory=NetConfig)
 
 
@@ -60,10 +64,19 @@ class LocalPhaseConfig:
     spacing: tuple[float, float, float] = (2.0, 1.25, 1.25)
     intensity: str = "window"
     bone_threshold_hu: float = 300.0
+    window_hu: tuple[float, float] = (-1000.0, 2000.0)  # "window" mode: HU clipped to this, / 1000
     shift_mm: float = 20.0  # training crops: centre = truth + uniform shift within +-shift_mm per axis
     crops_per_case: int = 36  # paper: 36 shifted crops per case
     shared: bool = True  # one model for all landmarks (landmark identity input) vs one per landmark
     net: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a scan becomes a ``cascade.case.Case`` (the working volume every stage reads)."""
+
+    percentiles: tuple[float, float] = (1.0, 99.0)  # "intensity" mode: foreground range of a scan
+    resample_below: float = 0.75  # an axis finer than this x the finest crop spacing is resampled to it
 
 
 COARSE_METHODS = ("network", "atlas")
@@ -72,7 +85,7 @@ COARSE_METHODS = ("network", "atlas")
 @dataclass(frozen=True)
 class CoarseConfig:
     """How the first estimate is made: the phase-1 ``network``, or ``atlas`` registration of the
-    bundle's reduced labelled heads (``cascade.atlas``; ``mode`` "affine", "bspline" or "search")."""
+    bundle's reduced labelled heads (``cascade.coarse.atlas``; ``mode`` "affine", "bspline" or "search")."""
 
     method: str = "network"
     mode: str = "affine"
@@ -92,6 +105,7 @@ class CascadeConfig:
     phase3: LocalPhaseConfig = field(default_factory=lambda: LocalPhaseConfig(
         size=(24, 40, 40), spacing=(1.0, 0.6, 0.6), shift_mm=6.0, net=LOCAL_NET))
     coarse: CoarseConfig = field(default_factory=CoarseConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,26 +114,41 @@ class CascadeConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CascadeConfig":
-        """Inverse of ``to_dict`` (tuples restored)."""
-        def net(x: dict) -> NetConfig:
-            return NetConfig(**x)
+    def from_dict(cls, d: dict[str, Any], legacy: dict[str, Any] | None = None) -> "CascadeConfig":
+        """Inverse of ``to_dict`` (tuples restored). Every setting must be there: a missing or
+        unknown key is a ``ValueError`` naming it, except keys in ``legacy`` (the values an older
+        bundle version used without saving them), which fill in what such a bundle lacks."""
+        legacy = legacy or {}
 
-        def tup(x):
-            return tuple(x)
+        def build(klass, x: dict, where: str, fill: dict | None = None, **nested):
+            x = {**(fill or {}), **dict(x)}
+            names = {f.name for f in fields(klass)}
+            unknown = sorted(set(x) - names)
+            missing = sorted(names - set(x) - set(nested))
+            if unknown or missing:
+                raise ValueError(f"{where}: " + "; ".join(
+                    ([f"unknown setting(s) {', '.join(unknown)}"] if unknown else [])
+                    + ([f"missing setting(s) {', '.join(missing)}"] if missing else [])))
+            for f in fields(klass):
+                if isinstance(x.get(f.name), list):
+                    x[f.name] = tuple(x[f.name])
+            return klass(**{**x, **nested})
 
-        p1 = dict(d["phase1"])
-        p1.update(shape=tup(p1["shape"]), net=net(p1["net"]))
-        locs = []
-        for key in ("phase2", "phase3"):
+        def phase(klass, key: str):
             p = dict(d[key])
-            p.update(size=tup(p["size"]), spacing=tup(p["spacing"]), net=net(p["net"]))
-            locs.append(LocalPhaseConfig(**p))
-        coarse = dict(d.get("coarse") or {})  # bundles written before the atlas option: the network
-        if "scales" in coarse:
-            coarse["scales"] = tup(coarse["scales"])
-        return cls(preset=d["preset"], phase1=GlobalPhaseConfig(**p1), phase2=locs[0], phase3=locs[1],
-                   coarse=CoarseConfig(**coarse))
+            net = build(NetConfig, p.pop("net"), f"{key}.net", legacy.get("net"))
+            return build(klass, p, key, legacy.get("phase"), net=net)
+
+        for key in ("preset", "phase1", "phase2", "phase3"):
+            if key not in d and key not in legacy:
+                raise ValueError(f"missing setting {key}")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}")
+        return cls(preset=d["preset"], phase1=phase(GlobalPhaseConfig, "phase1"),
+                   phase2=phase(LocalPhaseConfig, "phase2"), phase3=phase(LocalPhaseConfig, "phase3"),
+                   coarse=build(CoarseConfig, d.get("coarse", {}), "coarse", legacy.get("coarse")),
+                   preprocess=build(PreprocessConfig, d.get("preprocess", {}), "preprocess", legacy.get("preprocess")))
 
 
 def preset(name: str = "fast") -> CascadeConfig:

@@ -6,11 +6,11 @@ In a temporary folder (about a minute on 2 CPU cores):
 
 1. ``python -m data.phantom --out truth --cases 10 --seed 2000``: synthetic head CTs with exact
    landmarks, held out from the demo model's training data (seed 1000);
-2. ``python run_pipeline.py truth/case_*/dicom --out pred --quiet``: the demo model (``models/demo``);
+2. ``python run_pipeline.py truth/case_*/dicom --out pred --quiet``: the demo model (``cascade/models/demo``);
 3. ``rater2/<case>.fcsv``: a *simulated* second annotator, the truth plus N(0, 0.8 mm) on each
    coordinate (seed 0). Synthetic heads have no real second annotation; this only shows how the
    inter-observer part of the report reads;
-4. ``python -m cascade.evaluate --pred pred --truth truth --second-rater rater2 --out OUT``.
+4. ``python -m cascade.evaluation --pred pred --truth truth --second-rater rater2 --out OUT``.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cascade.case_files import find_cases  # noqa: E402
-from cascade.evaluate import main as evaluate_main  # noqa: E402
-from cascade.synthetic_eval import simulated_rater  # noqa: E402
+from cascade.evaluation.inputs import find_cases  # noqa: E402
+from cascade.evaluation.cli import main as evaluate_main  # noqa: E402
+from tests.fixtures.synthetic_eval import simulated_rater  # noqa: E402
 from data.landmark_io import read_landmarks, write_landmarks  # noqa: E402
 
 SEED, RATER_SD_MM = 2000, 0.8

@@ -1,2 +1,7 @@
-"""Networks, losses and training scripts of the cascade (TensorFlow imported quietly: see ``cascade``)."""
-import cascade  # noqa: F401
+"""Training of the cascade: the trainer, its data, the per-phase scripts and the real-CT recipe.
+
+Depends on ``cascade`` (never the reverse). TensorFlow is imported quietly (``cascade.tf_runtime``).
+"""
+from cascade.tf_runtime import import_tensorflow
+
+import_tensorflow()

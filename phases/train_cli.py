@@ -22,10 +22,10 @@ import numpy as np
 from cascade.bundle import MANIFEST, Bundle
 from cascade.config import PRESETS, preset, tiny, with_intensity
 from cascade.intensity import MODES
-from cascade.dataset import landmark_names, load_cases, split_cases
+from phases.dataset import landmark_names, load_cases, split_cases
 from data.manifest import read_manifest
-from cascade.metrics import mean_radial_error
-from cascade.samples import finest_spacing
+from cascade.evaluation.metrics import mre, radial_errors
+from cascade.schema import phase_label
 from data.errors import InputError, boundary, report
 
 
@@ -96,12 +96,11 @@ def validate(bundle: Bundle, val_cases) -> dict:
     from cascade.predict import Cascade
 
     cascade = Cascade(bundle)
-    per_phase = [[] for _ in range(3)]
-    for case in val_cases:
-        pred = cascade.predict(case.volume)
-        for p in range(3):
-            per_phase[p].append(mean_radial_error(pred.estimates[p], case.landmarks.coords, case.landmarks.present))
-    return {f"phase{p + 1}_mre_mm": float(np.nanmean(v)) for p, v in enumerate(per_phase)} | {"cases": len(val_cases)}
+    preds = np.stack([cascade.predict(case.volume).estimates for case in val_cases])  # (cases, phases, N, 3)
+    truth = np.stack([case.landmarks.coords for case in val_cases])[:, None]
+    present = np.stack([case.landmarks.present for case in val_cases])[:, None]
+    errors = radial_errors(preds, truth, np.broadcast_to(present, preds.shape[:3]))
+    return {f"{phase_label(p + 1)}_mre_mm": mre(errors[:, p]) for p in range(preds.shape[1])} | {"cases": len(val_cases)}
 
 
 def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bool = False) -> int:
@@ -109,7 +108,9 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
     args = parser(phases).parse_args(argv)
     try:
         from phases.strategy import get_strategy
-        from phases.trainer import train_phase
+        from phases.trainer import make_deterministic, train_phase
+
+        make_deterministic()
 
         strategy = get_strategy(args.devices.split(",") if args.devices else None)
         with boundary(args.manifest, "cannot read manifest"):
@@ -119,7 +120,7 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
         by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
         wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
         cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names,
-                                           finest_spacing(bundle.config))))
+                                           bundle.config)))
         train = [cases[c] for c in bundle.info["train_cases"]]
         val = [cases[c] for c in bundle.info["val_cases"]]
         print(f"{len(train)} training / {len(val)} validation cases, {len(bundle.names)} landmarks, "

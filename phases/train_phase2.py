@@ -1,11 +1,7 @@
-"""Train phase 2 of the landmark cascade (see ``phases.train_cli`` for the options)."""
+"""Train phase 2 of the landmark cascade (``python -m phases.train_phase2``; options: ``phases.train_cli``)."""
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python phases/train_phase2.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from phases.train_cli import run  # noqa: E402
+from phases.train_cli import run
 
 if __name__ == "__main__":
     sys.exit(run([2]))

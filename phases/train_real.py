@@ -1,12 +1,12 @@
 """Build the shipped bundle from the labelled real head CTs (and synthetic heads): one command.
 
-    python -m phases.train_real --data ../shared/data --bundle models/craniofacial
+    python -m phases.train_real --data ../shared/data --bundle cascade/models/craniofacial
 
-1. Training set (``cascade.real_training_set``): augmented CT-like copies of each labelled real
+1. Training set (``data.augment.training_set``): augmented CT-like copies of each labelled real
    subject (``--copies``) plus ``--synthetic`` phantom heads, under ``--work``.
 2. Phases 2 and 3 (``fast`` preset) trained on it, starting from the weights of ``--init-from``
    (the synthetic-only demo bundle; fine-tuning converges in a fraction of the epochs).
-3. Coarse stage: reduced atlases (``cascade.atlas``: 2 mm head boxes, int16) of the labelled
+3. Coarse stage: reduced atlases (``cascade.coarse.atlas``: 2 mm head boxes, int16) of the labelled
    subjects go into ``BUNDLE/atlases/``; the bundle's coarse method is ``atlas``. The demo's
    phase-1 network is kept in the bundle as the ``network`` option (``run_pipeline.py --coarse network``).
 4. ``bundle.json`` records the subjects, copies, synthetic cases, epochs and times.
@@ -24,15 +24,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from cascade.atlas import make_atlas, save_atlases
-from cascade.bundle import Bundle
+from cascade.coarse.atlas import make_atlas, save_atlases
+from cascade.bundle import DEMO_BUNDLE, Bundle
 from cascade.config import CoarseConfig
-from cascade.real_subjects import SUBJECTS, load_subjects
-from cascade.real_training_set import subset_manifest, write_training_set
+from data.real_subjects import SUBJECTS, load_subjects
+from data.augment.training_set import subset_manifest, write_training_set
 from data.errors import InputError, report
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "models" / "demo"
+DEMO = DEMO_BUNDLE
 COPIES = {"visible-human-male": 24, "visible-human-female": 24, "headsq": 10}
 
 

@@ -1,8 +1,8 @@
 """Train one phase of the cascade into a bundle: model building, data, checkpoints, resume.
 
-Phase 1 trains on one global input per case (held in memory). Phases 2 and 3 train on crops
-cut on the fly at random shifts around the true landmarks (``cascade.samples.CropSampler``);
-batch ``b`` of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, e, b])``, so a run is
+What a phase trains on comes from its stage (``cascade.stages``): phase 1 on one global input
+per case (held in memory), phases 2 and 3 on crops cut on the fly at random shifts around the
+true landmarks; batch ``b`` of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, e, b])``, so a run is
 reproducible and a resumed run sees the same crops it would have seen.
 
 Every epoch the model (with optimiser state) is saved to ``checkpoints/`` and a row is appended
@@ -22,36 +22,27 @@ import keras
 import numpy as np
 
 from cascade.bundle import Bundle
-from cascade.samples import Case, CropSampler, global_sample
+from cascade.case import Case
+from cascade.networks.build import build_stage_model
 from data.atomic import atomic_open, atomic_path
-from phases.losses import make_loss
-from phases.resnet3d import build_resnet3d
-
-VAL_CROPS_MAX = 256
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow, and ask TensorFlow for deterministic ops."""
+    """Seed Python, NumPy and TensorFlow (the run's own random streams)."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def make_deterministic() -> None:
+    """Ask TensorFlow for deterministic ops, process-wide: an entry point's choice (the training
+    CLI makes it), never switched by a library function. Identical reruns need it."""
     import tensorflow as tf
 
-    keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
 
 
 def build_phase_model(bundle: Bundle, phase: int) -> keras.Model:
     """A compiled, untrained model for ``phase`` as the bundle's config describes."""
-    cfg = bundle.phase_config(phase)
-    net = cfg.net
-    n = len(bundle.names)
-    shape = tuple(cfg.shape if phase == 1 else cfg.size) + (1,)
-    identity = n if (phase > 1 and cfg.shared) else None
-    model = build_resnet3d(shape, 3 * n if phase == 1 else 3, depth=net.depth, width=net.width,
-                           identity_classes=identity, dtype_policy=net.dtype_policy, norm=net.norm, name=f"phase{phase}")
-    outputs = n if phase == 1 else 1
-    # "coord": the coordinate loss without the L2 penalty, which early stopping watches
-    model.compile(optimizer=keras.optimizers.Adam(net.learning_rate), loss=make_loss(net.loss, outputs),
-                  metrics=[make_loss(net.loss, outputs).__class__(net.loss, outputs, name="coord")])
-    return model
+    return build_stage_model(bundle.stage(phase), len(bundle.names))
 
 
 class SeededBatches(keras.utils.PyDataset):
@@ -149,22 +140,6 @@ def _load_early_state(state: dict, ckpt) -> dict | None:
     return early
 
 
-def _phase1_data(cases: Sequence[Case], bundle: Bundle):
-    if not cases:
-        return None
-    xs, ys = zip(*[global_sample(c, bundle.config.phase1)[:2] for c in cases])
-    return np.stack(xs), np.stack(ys)
-
-
-def _val_crops(cases: Sequence[Case], bundle: Bundle, phase: int, landmark: int | None, seed: int, identity: bool):
-    if not cases:
-        return None
-    sampler = CropSampler(list(cases), bundle.phase_config(phase), landmark)
-    n = min(VAL_CROPS_MAX, 4 * len(sampler.pairs))
-    x, y = sampler.batch(np.random.default_rng([seed, 10**6]), n)
-    return (x if identity else x["image"]), y
-
-
 def _even(data, replicas: int):
     """Repeat validation samples cyclically so their count is a multiple of the replica count."""
     if data is None or replicas == 1:
@@ -180,6 +155,8 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
                 resume: bool = False, verbose: int | str = "auto", strategy=None,
                 landmark: int | None = None, extra_callbacks: Sequence = ()) -> keras.Model:
     """Train phase 1, 2 or 3 (for per-landmark local models: the model of ``landmark``).
+
+    Reruns are identical only under ``make_deterministic()`` (the training CLI calls it).
 
     ``extra_callbacks``: more Keras callbacks (e.g. timers for benchmarks)."""
     import tensorflow as tf
@@ -210,24 +187,10 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
                        EpochCheckpoint(ckpt, state, early), *extra_callbacks]
     if early_state and early_state["stopped_epoch"] > 0:
         initial_epoch = net.epochs  # it had stopped: train no further
-    if phase == 1:
-        x, y = _phase1_data(train, bundle)
-
-        def draw(rng, size):
-            pick = rng.integers(len(x), size=size)
-            return x[pick], y[pick]
-
-        steps = max(1, int(np.ceil(len(train) / net.batch_size)))
-        val_data = _phase1_data(val, bundle)
-    else:
-        sampler = CropSampler(list(train), cfg, None if cfg.shared else landmark)
-
-        def draw(rng, size):
-            xb, yb = sampler.batch(rng, size)
-            return (xb if cfg.shared else xb["image"]), yb
-
-        steps = max(1, int(np.ceil(len(train) * cfg.crops_per_case / net.batch_size)))
-        val_data = _val_crops(val, bundle, phase, None if cfg.shared else landmark, seed, cfg.shared)
+    stage = bundle.stage(phase)
+    draw, samples = stage.training_batches(train, landmark)
+    steps = max(1, int(np.ceil(samples / net.batch_size)))
+    val_data = stage.validation(val, landmark, seed)
     fit_args = dict(x=SeededBatches(draw, net.batch_size * strategy.num_replicas_in_sync, steps, seed,
                                     initial_epoch, net.epochs), steps_per_epoch=steps, shuffle=False)
     replicas = strategy.num_replicas_in_sync

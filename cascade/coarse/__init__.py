@@ -1,0 +1,1 @@
+"""The coarse stage by registration: reduced atlases (``atlas``) and SimpleITK registration (``registration``)."""

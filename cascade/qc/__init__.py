@@ -1,0 +1,1 @@
+"""Quality-control images: the overview projections, the per-landmark slices and the HTML index. No TensorFlow."""
