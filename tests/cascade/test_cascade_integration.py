@@ -106,6 +106,6 @@ def test_run_pipeline_on_generated_dicom(trained, tmp_path):
         table = pd.read_csv(folder / "landmarks.csv")
         assert {"k", "i", "j", "phase1_x", "phase2_y", "phase3_z", "inside"} <= set(table.columns)
         errors = pd.read_csv(folder / "errors.csv")
-        assert set(errors["phase"]) == {1, 2, 3} and len(errors) == 3 * len(pred)
+        assert set(errors["phase"]) == {"phase1", "phase2", "phase3"} and len(errors) == 3 * len(pred)
         assert np.allclose(np.hypot(np.hypot(errors.dx_mm, errors.dy_mm), errors.dz_mm), errors.error_mm,
                            equal_nan=True)  # NaN: landmark absent from the truth (status absent_in_truth)
