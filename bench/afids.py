@@ -57,8 +57,9 @@ def train(manifest: Path, bundle: Path, quick: bool, epochs_global: int, epochs_
     """Phase 1, then phases 2-3 (own epoch counts), intensity-normalised inputs, validated at the end."""
     from phases.train_cli import run
 
+    # --overwrite: a rerun into the same --work trains the bundle again
     base = ["--manifest", str(manifest), "--bundle", str(bundle), "--preset", "fast", "--seed", "0",
-            "--intensity", "intensity", "--verbose", "2"] + (["--tiny"] if quick else [])
+            "--intensity", "intensity", "--verbose", "2", "--overwrite"] + (["--tiny"] if quick else [])
     if run([1], base + ["--epochs", str(epochs_global)]) or \
             run([2, 3], base + ["--epochs", str(epochs_local), "--crops-per-case", str(crops)], validate_after=True):
         raise SystemExit("training failed")

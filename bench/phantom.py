@@ -41,7 +41,8 @@ def dataset(folder: Path, cases: int, seed: int, options: dict) -> Path:
 def train(manifest: Path, bundle: Path, quick: bool) -> None:
     from phases.train_cli import run
 
-    argv = ["--manifest", str(manifest), "--bundle", str(bundle), "--preset", "fast", "--seed", "0", "--verbose", "2"]
+    argv = ["--manifest", str(manifest), "--bundle", str(bundle), "--preset", "fast", "--seed", "0", "--verbose", "2",
+            "--overwrite"]  # a rerun into the same --work retrains
     if quick:
         argv += ["--tiny", "--epochs", "1"]
     if run([1, 2, 3], argv, validate_after=True):

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                 "find the landmarks in scans (the built-in example without a scan)"),
     "train": ("phases.train_cli", "run", "phases",
               "train phases 1-3 of a bundle on a manifest of labelled scans"),
-    "train-real": ("phases.train_real", "main", "argv", "rebuild the shipped real-CT bundle from the labelled real heads"),
+    "train-real": ("phases.train_real", "main", "prog", "rebuild the shipped real-CT bundle from the labelled real heads"),
     "evaluate": ("cascade.evaluation.cli", "main", "argv",
                  "errors, SDR, post-hoc statistics and a report of predictions against a truth"),
     "phantom": ("data.phantom.__main__", "main", "argv", "generate synthetic head CTs with their landmarks"),
@@ -39,7 +39,7 @@ def run_command(name: str, argv: list[str]) -> int:
     if style == "prog":
         return entry(argv, prog=f"landmark-cascade {name}")
     if style == "phases":
-        return entry([1, 2, 3], argv, validate_after=True)
+        return entry([1, 2, 3], argv, validate_after=True, prog=f"landmark-cascade {name}")
     return entry(argv)
 
 

@@ -3,7 +3,10 @@
 A prediction (``landmarks.csv`` and the other formats ``run_pipeline.py`` writes) is a landmark
 set whose final points are the last phase's estimates, with extra columns: the voxel index
 ``k, i, j`` of the final point, each phase's estimate ``phase1_x .. phase3_z`` (LPS mm) and
-``inside`` (``yes``/``no``: whether the final estimate lies inside the scanned volume).
+``inside`` (``yes``/``no``: whether the final estimate lies inside the scanned volume), ``state``
+(one of :data:`STATES`, the same spelling in every file) and ``note`` (why, for a state other than
+``ok``). Every prediction has a point (``present`` = yes); ``absent`` is kept for landmark files
+(truth, raters) without a point. Coordinates are written with :data:`COORD_DECIMALS` decimals.
 
 Phases are labelled ``phase1``, ``phase2``, ``phase3`` everywhere (error tables, summaries,
 reports); a landmark file without per-phase columns (a rater's) is one phase, ``final``.
@@ -20,6 +23,15 @@ VOXEL_COLUMNS = ("k", "i", "j")
 INSIDE = "inside"
 FINAL = "final"
 YES, NO = "yes", "no"
+STATE, NOTE = "state", "note"
+OK, OUTSIDE_SCAN, FAR_FROM_BONE, ABSENT = "ok", "outside_scan", "far_from_bone", "absent"
+STATES = {
+    OK: "a point inside the scan (and, on CT, near bone)",
+    OUTSIDE_SCAN: "the estimate lies outside the scanned volume: kept where the model put it, never clipped",
+    FAR_FROM_BONE: "CT: the estimate lies inside the scan but far from any bone (e.g. in the air in front of the face)",
+    ABSENT: "no point (a landmark file that does not place this landmark)",
+}
+COORD_DECIMALS = 4  # 0.1 micrometre: far below any scanner's resolution, short enough to read
 _PHASE_COL = re.compile(r"^phase(\d+)_([xyz])$")
 
 

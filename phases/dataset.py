@@ -5,7 +5,6 @@ one becomes an ``InputError`` naming that file.
 """
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 
 from cascade.case import Case
 from cascade.config import CascadeConfig
+from cascade.progress import Progress
 from data.errors import boundary
 from data.landmark_io import read_landmarks
 from data.landmarks import LandmarkSet
@@ -45,16 +45,16 @@ def landmark_names(manifest: pd.DataFrame) -> list[str]:
 def load_cases(manifest: pd.DataFrame, names: Sequence[str], config: CascadeConfig | None = None,
                progress: bool = True) -> list[Case]:
     """Read every scan and landmark file of the manifest into memory, preprocessed as ``config``
-    says (``Case.for_cascade``; without a config: canonical axes at the scan's own resolution)."""
+    says (``Case.for_cascade``; without a config: canonical axes at the scan's own resolution).
+    ``progress``: one step per case on stderr (``cascade.progress``)."""
     cases = []
-    for n, row in enumerate(manifest.itertuples(index=False), 1):
-        if progress:
-            print(f"\rloading cases {n}/{len(manifest)}: {row.case_id:<30}", end="", file=sys.stderr, flush=True)
-        vol, lm = read_case_scan(row.scan), read_case_landmarks(row.landmarks)
-        cases.append(Case.for_cascade(config, row.case_id, vol, lm, list(names)) if config is not None
-                     else Case.make(row.case_id, vol, lm, list(names)))
-    if progress:
-        print(file=sys.stderr)
+    with Progress(len(manifest), "loading cases") as bar:
+        for row in manifest.itertuples(index=False):
+            vol, lm = read_case_scan(row.scan), read_case_landmarks(row.landmarks)
+            cases.append(Case.for_cascade(config, row.case_id, vol, lm, list(names)) if config is not None
+                         else Case.make(row.case_id, vol, lm, list(names)))
+            if progress:
+                bar.step(str(row.case_id))
     return cases
 
 

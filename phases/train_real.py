@@ -78,8 +78,9 @@ def build_bundle(pool: Path, bundle_dir: Path, data: Path, exclude: Sequence[str
     return bundle
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Build a model bundle from the labelled real head CTs in --data.")
+def main(argv: list[str] | None = None, prog: str = "python -m phases.train_real") -> int:
+    """The ``train_real`` command (``prog``: its name in the usage line); returns the exit code."""
+    p = argparse.ArgumentParser(prog=prog, description="Build a model bundle from the labelled real head CTs in --data.")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder")
     p.add_argument("--bundle", type=Path, required=True, help="new bundle folder")
     p.add_argument("--work", type=Path, default=ROOT / "work" / "train_real", help="training-set folder")

@@ -12,6 +12,10 @@ applies when the phase's ``patience`` > 0 and validation cases exist; its state 
 wait count, best epoch, whether it stopped, and the best weights) is checkpointed with the
 model, so a resumed run, mid-patience or after the stop, ends with the same model as an
 uninterrupted one. Final models are written atomically.
+
+Feedback (``phases.feedback``): Keras prints nothing (``fit(verbose=0)``, so nothing reaches
+stdout); an ``EpochReport`` writes one line per epoch on stderr with the loss and the train and
+validation errors in mm (``coord`` in the logs is in normalised target units, not mm).
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ import numpy as np
 from cascade.bundle import Bundle
 from cascade.case import Case
 from cascade.networks.build import build_stage_model
+from cascade.progress import Progress
 from data.atomic import atomic_open, atomic_path
+from phases.feedback import EpochReport, ErrorProbe, announce, training_probe
 
 
 def set_seed(seed: int) -> None:
@@ -152,12 +158,14 @@ def _even(data, replicas: int):
 
 
 def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence[Case], *, seed: int = 0,
-                resume: bool = False, verbose: int | str = "auto", strategy=None,
-                landmark: int | None = None, extra_callbacks: Sequence = ()) -> keras.Model:
+                resume: bool = False, verbose: int = 1, strategy=None, landmark: int | None = None,
+                extra_callbacks: Sequence = (), progress: Progress | None = None) -> keras.Model:
     """Train phase 1, 2 or 3 (for per-landmark local models: the model of ``landmark``).
 
     Reruns are identical only under ``make_deterministic()`` (the training CLI calls it).
 
+    ``verbose``: 0/1/2 as the training CLI's ``--verbose`` (one line per epoch at every level);
+    ``progress``: the phase's bar of epochs (default: one for this model alone);
     ``extra_callbacks``: more Keras callbacks (e.g. timers for benchmarks)."""
     import tensorflow as tf
 
@@ -182,23 +190,37 @@ def train_phase(bundle: Bundle, phase: int, train: Sequence[Case], val: Sequence
     if net.patience > 0 and val:
         early = ResumableEarlyStopping(monitor="val_coord", mode="min", patience=net.patience,
                                        restore_best_weights=True, restore=early_state)
-    # early stopping first: the checkpoint written after it holds this epoch's early-stopping state
-    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), *([early] if early else []),
-                       EpochCheckpoint(ckpt, state, early), *extra_callbacks]
+    resumed_at = initial_epoch
     if early_state and early_state["stopped_epoch"] > 0:
         initial_epoch = net.epochs  # it had stopped: train no further
     stage = bundle.stage(phase)
     draw, samples = stage.training_batches(train, landmark)
     steps = max(1, int(np.ceil(samples / net.batch_size)))
     val_data = stage.validation(val, landmark, seed)
+    bar = progress or Progress(net.epochs, f"phase {phase} epoch", bar=None if verbose else False)
+    name = "" if landmark is None else f"landmark {bundle.names[landmark]}"
+    if resumed_at:
+        stopped = " (it had stopped early: nothing left to train)" if initial_epoch > resumed_at else ""
+        announce(bar, f"{name + ': ' if name else ''}resumed from its checkpoint after epoch {resumed_at}/{net.epochs}"
+                      + stopped, n=min(initial_epoch, net.epochs))
+    report = EpochReport(bar, training_probe(stage, train, landmark, seed), ErrorProbe.of(stage, val, val_data),
+                         verbose, name, net.epochs)
+    # early stopping first: the checkpoint written after it holds this epoch's early-stopping state
+    callbacks: list = [keras.callbacks.CSVLogger(str(log), append=initial_epoch > 0), *([early] if early else []),
+                       EpochCheckpoint(ckpt, state, early), *extra_callbacks, report]
     fit_args = dict(x=SeededBatches(draw, net.batch_size * strategy.num_replicas_in_sync, steps, seed,
                                     initial_epoch, net.epochs), steps_per_epoch=steps, shuffle=False)
     replicas = strategy.num_replicas_in_sync
     if initial_epoch < net.epochs:
         model.fit(**fit_args, validation_data=_even(val_data, replicas), validation_batch_size=8 * replicas,
-                  epochs=net.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+                  epochs=net.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     elif early is not None and early_state and early_state.get("best_weights") is not None:
         model.set_weights(early_state["best_weights"])  # what the finished run's early stopping restored
+    if early is not None and early.stopped_epoch > 0:
+        bar.log(f"phase {phase}{' ' + name if name else ''}: stopped early after epoch {early.stopped_epoch + 1} "
+                f"(no better val_coord for {net.patience} epochs); keeping the weights of epoch {early.best_epoch + 1}")
+    if progress is None:
+        bar.close()
     save_for_inference(model, bundle.model_path(phase, landmark))
     return model
 

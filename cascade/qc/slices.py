@@ -10,7 +10,8 @@ and left in sagittal) with physical aspect ratios; positions are millimetres fro
 ``landmark_figures`` writes one PNG per landmark (``<dir>/<landmark>.png``, 3 panels, ~720 x
 290 px): the predicted point is a red circle at the centre of each panel, the truth (when
 given) a green circle at its projection on the plane, large and opaque when it lies in the
-plane and smaller and fainter the further it is from it (its distance is written beside it);
+plane and smaller and fainter the further it is from it (its distance is written beside it,
+inside the panel);
 the title gives the 3D error. A 10 mm scale bar sits in each panel; where the field of view
 runs past the scan the panel is dark blue. A point outside the scan still gets an image, saying
 so. One PNG per landmark (not one grid per case) keeps each image small enough to open at a
@@ -27,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from cascade.canonical import to_canonical
-from cascade.qc.overview import display_window
+from cascade.qc.overview import display_window, draw_edge_letters, edge_letters
 from data.atomic import atomic_path
 from data.landmarks import LandmarkSet
 from data.volume import Volume
@@ -38,8 +39,9 @@ OUTSIDE_COLOUR = "#101c38"  # panel background where the field of view extends p
 # (title, axis normal to the plane, image rows axis, image columns axis, +1 if rows grow upwards)
 # of the canonical [k=S, i=P, j=L] array: axial rows = i (anterior up), coronal/sagittal rows = k
 PLANES = (("axial", 0, 1, 2, -1), ("coronal", 1, 0, 2, +1), ("sagittal", 2, 0, 1, +1))
-# orientation letters at (left, right, top, bottom) of each panel
-EDGES = {"axial": "RLAP", "coronal": "RLSI", "sagittal": "APSI"}
+# the canonical array's axes (k, i, j) as LPS directions: superior, posterior, left
+CANONICAL_AXES = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]).T
+TRUTH_LABEL_GAP_MM = 3.0  # between the truth marker and its distance label
 
 
 @dataclass
@@ -143,7 +145,8 @@ class _Renderer:
         self.fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.8, wspace=0.04)
         h = fov_mm / 2
         self.panels = []
-        for ax, (name, *_rest) in zip(axes, PLANES):
+        self.half = h
+        for ax, (name, _normal, r_ax, c_ax, up) in zip(axes, PLANES):
             ax.set_facecolor(OUTSIDE_COLOUR)
             ax.set_xlim(-h, h)
             ax.set_ylim(-h, h)
@@ -153,14 +156,13 @@ class _Renderer:
             img = ax.imshow(np.zeros((1, 1)), cmap="gray", vmin=window[0], vmax=window[1], origin="upper",
                             interpolation="bilinear", extent=(-h, h, -h, h))
             truth, = ax.plot([0], [0], "o", mfc="none", mec="lime", mew=1.5)
-            truth_text = ax.text(0, 0, "", color="lime", fontsize=7, ha="left", va="bottom")
+            truth_text = ax.text(0, 0, "", color="lime", fontsize=7, ha="left", va="bottom", clip_on=True)
             pred, = ax.plot([0], [0], "o", ms=11, mfc="none", mec="red", mew=1.5)
             x0, y0 = -h + 0.06 * fov_mm, -h + 0.06 * fov_mm
             ax.plot([x0, x0 + SCALE_BAR_MM], [y0, y0], "-", color="yellow", lw=2)
             ax.text(x0 + SCALE_BAR_MM / 2, y0 + 0.015 * fov_mm, f"{SCALE_BAR_MM:g} mm", color="yellow", fontsize=7,
                     ha="center", va="bottom")
-            for letter, (x, y) in zip(EDGES[name], ((-0.97 * h, 0), (0.97 * h, 0), (0, 0.97 * h), (0, -0.97 * h))):
-                ax.text(x, y, letter, color="cyan", fontsize=8, ha="center", va="center", alpha=0.8)
+            draw_edge_letters(ax, edge_letters(CANONICAL_AXES, r_ax, c_ax, rows_up=up > 0), fontsize=8, alpha=0.8)
             note = ax.text(0, 0, "", color="orange", fontsize=10, ha="center", va="center")
             for spine in ax.spines.values():
                 spine.set_color("#444444")
@@ -185,8 +187,8 @@ class _Renderer:
                 truth.set_data([x], [y])
                 truth.set_markersize(4 + 7 * near)
                 truth.set_alpha(0.35 + 0.65 * near)
-                truth_text.set_position((x + 3.0, y + 2.0))
-                truth_text.set_text(f"{d:+.1f} mm" if abs(d) >= 0.5 else "")
+                place_truth_label(truth_text, x, y, self.half)
+                truth_text.set_text(f"{d:+.1f} mm" if abs(d) >= 0.5 and max(abs(x), abs(y)) <= self.half else "")
                 truth_text.set_alpha(0.35 + 0.65 * near)
                 sub += f" (truth {d:+.1f} mm off plane)"
             truth.set_visible(show_truth)
@@ -202,6 +204,19 @@ class _Renderer:
 
     def close(self) -> None:
         self.fig.clear()
+
+
+def place_truth_label(text, x: float, y: float, half: float) -> None:
+    """Put the truth's distance label beside its marker at (``x``, ``y``) mm, on the side facing the
+    panel's centre, so it stays inside the panel (never over the titles above it)."""
+    right = x <= half / 3  # in the right or left third: write towards the centre
+    up = y <= half / 2
+    gap = TRUTH_LABEL_GAP_MM
+    lim = half - gap
+    text.set_position((float(np.clip(x + (gap if right else -gap), -lim, lim)),
+                       float(np.clip(y + (gap if up else -gap), -lim, lim))))
+    text.set_ha("left" if right else "right")
+    text.set_va("bottom" if up else "top")
 
 
 def _texts(name: str, volume: Volume, point: np.ndarray, truth_point: np.ndarray | None) -> tuple[str, str]:

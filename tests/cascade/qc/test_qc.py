@@ -221,3 +221,70 @@ def test_run_pipeline_qc(tmp_path, monkeypatch):
     assert "<td>8.00</td><td>4.00</td><td>2.00</td>" in text  # S's errors per phase
     assert ">empty</a>" in text and "empty: folder is empty" in text  # the failed scan and its error
     assert "<td>1</td>" in text  # one landmark outside the scan
+
+
+def _boxes_overlap(a, b) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
+
+
+def test_overview_labels_of_close_landmarks_do_not_overlap(blob_volume):
+    """Po, Co and Zy lie a few mm apart: their labels are moved apart (issue 13)."""
+    from cascade.qc.overview import _renderer, overview
+
+    vol, point = blob_volume
+    names = ["PoR", "CoR", "ZyR", "PoL", "CoL"]
+    offsets = [[0, 0, 0], [1.5, 1.0, -1.0], [-1.0, 2.0, 1.0], [2.5, -1.0, 0.5], [0.5, 2.5, 2.0]]
+    pred = LandmarkSet(names, [point + o for o in offsets])
+    fig = overview(vol, pred, truth=pred)
+    renderer = _renderer(fig)
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t.get_text() in names]
+        assert len(labels) == len(names)
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert not any(_boxes_overlap(a, b) for n, a in enumerate(boxes) for b in boxes[n + 1:]), ax.get_title()
+
+
+def test_overview_panels_carry_orientation_letters(blob_volume):
+    """Letters as displayed: frontal R|L and S over I, lateral A|P, axial R|L and A over P (LPS geometry)."""
+    from cascade.qc.overview import overview
+
+    vol, point = blob_volume
+    fig = overview(vol, LandmarkSet(["S"], [point]))
+    expected = {"frontal": ("R", "L", "S", "I"), "lateral": ("A", "P", "S", "I"), "axial": ("R", "L", "A", "P")}
+    for ax in fig.axes:
+        letters = {t.get_text(): t.get_position() for t in ax.texts if len(t.get_text()) == 1}
+        left, right, top, bottom = expected[ax.get_title().split()[0]]
+        assert {left, right, top, bottom} <= set(letters), ax.get_title()
+        assert letters[left][0] < 0.5 < letters[right][0] and letters[bottom][1] < 0.5 < letters[top][1]
+
+
+def test_edge_letters_follow_the_geometry():
+    from cascade.qc.overview import edge_letters
+
+    flipped = np.diag([-1.0, 1.0, 1.0, 1.0])  # axis 0 runs to the patient's right
+    assert edge_letters(flipped, rows=2, cols=0, rows_up=True) == ("L", "R", "S", "I")
+    assert edge_letters(np.eye(4), rows=1, cols=0, rows_up=False) == ("R", "L", "A", "P")
+
+
+def test_slice_truth_label_stays_inside_its_panel(blob_volume, tmp_path):
+    """A truth near the top edge of the view: its distance label is inside the axes, not over the titles."""
+    from cascade.qc.overview import _renderer
+    from cascade.qc.slices import FOV_MM, _Renderer, _write
+
+    vol, point = blob_volume
+    can = to_canonical(vol)
+    up = can.affine[:3, 0] / np.linalg.norm(can.affine[:3, 0])
+    left = can.affine[:3, 2] / np.linalg.norm(can.affine[:3, 2])
+    renderer = _Renderer(FOV_MM, CT_WINDOW_HU, 80)
+    for truth in (point + 38 * up + 4 * left, point + 38 * up + 37 * left):
+        _write(renderer, can, "S", point, tmp_path / "S.png", truth, FOV_MM, "")
+        drawn = _renderer(renderer.fig)
+        shown = 0
+        for ax, _img, _truth, label, *_rest in renderer.panels:
+            if not label.get_text():
+                continue
+            shown += 1
+            box, inside = label.get_window_extent(drawn), ax.get_window_extent(drawn)
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+        assert shown >= 2  # coronal and sagittal (the axial plane has the truth 38 mm off it, outside)
+    renderer.close()
