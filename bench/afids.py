@@ -68,7 +68,7 @@ def train(manifest: Path, bundle: Path, quick: bool, epochs_global: int, epochs_
 def predict(data: Path, bundle: Path, out: Path) -> None:
     """``run_pipeline.py`` on Colin27 in its own process, as a user would run it (with QC images)."""
     subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), str(data / SUBJECT), "--models", str(bundle),
-                    "--out", str(out), "--truth", str(data / SUBJECT_MEAN), "--quiet", "--qc"], check=True)
+                    "--out", str(out), "--truth", str(data / SUBJECT_MEAN), "--quiet", "--qc", "--overwrite"], check=True)
 
 
 def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:

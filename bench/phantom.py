@@ -55,7 +55,7 @@ def predict(manifest: Path, bundle: Path, out: Path) -> None:
 
     m = read_manifest(manifest)
     cmd = [sys.executable, str(ROOT / "run_pipeline.py"), *m["scan"], "--models", str(bundle), "--out", str(out),
-           "--truth", *m["landmarks"], "--quiet"]
+           *[a for t in m["landmarks"] for a in ("--truth", str(t))], "--quiet", "--overwrite"]
     subprocess.run(cmd, check=True)
 
 

@@ -5,6 +5,8 @@
     pred.final            # (N, 3) LPS mm after phase 3
     pred.estimates        # (3, N, 3): after phase 1, 2 and 3
     pred.inside           # (N,) whether the final estimate lies inside the scanned volume
+    pred.bone_mm          # (N,) CT: distance to the nearest bone (cascade.bone_distance), else None
+    lm = pred.landmark_set(vol)   # the prediction file's landmark set (cascade.schema)
 
 Each phase's input and decoding is its stage's (``cascade.stages``); all 16 (N) crops of a
 shared local phase go through the network as one batch.
@@ -16,35 +18,89 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cascade.bone_distance import FAR_MM, bone_distances, bone_hu, checks_bone, far_note
 from cascade.bundle import Bundle
 from cascade.case import Case
-from cascade.schema import prediction_columns
+from cascade.schema import ABSENT, COORD_DECIMALS, FAR_FROM_BONE, OK, OUTSIDE_SCAN, prediction_columns
 from data.errors import InputError
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
 
+_EDGES = ("slice", "row", "column")  # index axes k, i, j
+_SIDES = (("right of", "left of"), ("in front of", "behind"), ("below", "above"))  # -/+ L, P, S
+
+
+def outside_note(volume: Volume, point: np.ndarray) -> str:
+    """Where an LPS point lies beyond the scanned volume, e.g. ``"1.5 mm below the first slice"``
+    (per index axis it leaves by; distances in mm from the outer voxel edge)."""
+    idx = volume.lps_to_index(np.asarray(point, float))
+    parts = []
+    for a, edge in enumerate(_EDGES):
+        lo, hi = -0.5, volume.shape[a] - 0.5
+        if lo <= idx[a] <= hi:
+            continue
+        last = idx[a] > hi
+        beyond_mm = (idx[a] - hi if last else lo - idx[a]) * volume.spacing[a]
+        step = volume.directions[:, a] * (1 if last else -1)  # LPS direction of leaving the scan
+        axis = int(np.argmax(np.abs(step)))
+        side = _SIDES[axis][int(step[axis] > 0)]
+        parts.append(f"{beyond_mm:.1f} mm {side} the {'last' if last else 'first'} {edge}")
+    return ", ".join(parts) or "outside the scanned volume"
+
+
+def point_states(volume: Volume, points: np.ndarray, inside: np.ndarray,
+                 bone_mm: np.ndarray | None = None, far_mm: float = FAR_MM) -> tuple[list[str], list[str]]:
+    """``state`` and ``note`` of each final estimate (``cascade.schema.STATES``): ``absent``
+    without coordinates, ``outside_scan`` when not ``inside``, ``far_from_bone`` when
+    ``bone_mm`` (N,) exceeds ``far_mm``, else ``ok`` (note '')."""
+    states, notes = [], []
+    for n, p in enumerate(np.asarray(points, float).reshape(-1, 3)):
+        if not np.all(np.isfinite(p)):
+            states.append(ABSENT), notes.append("no estimate")
+        elif not inside[n]:
+            states.append(OUTSIDE_SCAN), notes.append(outside_note(volume, p))
+        elif bone_mm is not None and bone_mm[n] > far_mm:
+            states.append(FAR_FROM_BONE), notes.append(far_note(float(bone_mm[n]), far_mm))
+        else:
+            states.append(OK), notes.append("")
+    return states, notes
+
+
 @dataclass
 class Prediction:
-    """Landmark estimates of every phase, in LPS mm, for one scan."""
+    """Landmark estimates of every phase, in LPS mm, for one scan.
+
+    ``bone_mm`` (N,): distance of each final estimate to the nearest bone on a CT
+    (``cascade.bone_distance``; ``inf`` when none is near), None where not checked (MRI)."""
 
     names: list[str]
     estimates: np.ndarray  # (phases, N, 3)
     inside: np.ndarray  # (N,)
     seconds: dict[str, float] = field(default_factory=dict)
+    bone_mm: np.ndarray | None = None  # (N,)
 
     @property
     def final(self) -> np.ndarray:
         return self.estimates[-1]
 
-    def landmark_set(self, volume: Volume) -> LandmarkSet:
-        """Final estimates as a LandmarkSet; extra columns: voxel k/i/j, each phase's estimate, inside flag.
+    def states(self, volume: Volume) -> tuple[list[str], list[str]]:
+        """``state`` and ``note`` of each final estimate (:func:`point_states`)."""
+        return point_states(volume, self.final, self.inside, self.bone_mm)
 
-        ``present`` is True for every estimate inside the scan; estimates outside are kept (not
-        clipped) with present False and ``inside`` = no.
+    def landmark_set(self, volume: Volume) -> LandmarkSet:
+        """Final estimates as a LandmarkSet with the prediction file's extra columns (``cascade.schema``):
+        voxel k/i/j, each phase's estimate, ``inside``, ``state`` and ``note``.
+
+        Every estimate is a point (``present`` True; False only without coordinates): one outside
+        the scan is kept where the model put it, never clipped, with ``inside`` = no and state
+        ``outside_scan``. Coordinates are rounded to ``COORD_DECIMALS`` decimals.
         """
-        extra = prediction_columns(self.estimates, self.inside, volume.lps_to_index(self.final))
-        return LandmarkSet(self.names, self.final.copy(), self.inside.copy(), extra=extra)
+        final = np.asarray(self.final, float)
+        states, notes = self.states(volume)
+        extra = prediction_columns(self.estimates, self.inside, volume.lps_to_index(final), states, notes)
+        present = np.all(np.isfinite(final), axis=1)
+        return LandmarkSet(self.names, final.copy(), present, extra=extra).rounded(COORD_DECIMALS)
 
 
 class Cascade:
@@ -103,4 +159,9 @@ class Cascade:
             est.append(self.run_stage(phase, case, est[-1]))
             seconds[f"phase{phase}"] = time.perf_counter() - t
         estimates = np.stack(est)
-        return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds)
+        bone = None
+        if checks_bone(self.bundle.config, volume):  # CT-trained bundle on a CT: flag points in the air
+            t = time.perf_counter()
+            bone = bone_distances(volume, estimates[-1], bone_hu(self.bundle.config))
+            seconds["bone_check"] = time.perf_counter() - t
+        return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds, bone)

@@ -1,12 +1,21 @@
 """The prediction file's schema and the phase labels, owned here and nowhere else.
 
 A prediction (``landmarks.csv`` and the other formats ``run_pipeline.py`` writes) is a landmark
-set whose final points are the last phase's estimates, with extra columns: the voxel index
-``k, i, j`` of the final point, each phase's estimate ``phase1_x .. phase3_z`` (LPS mm) and
-``inside`` (``yes``/``no``: whether the final estimate lies inside the scanned volume), ``state``
-(one of :data:`STATES`, the same spelling in every file) and ``note`` (why, for a state other than
-``ok``). Every prediction has a point (``present`` = yes); ``absent`` is kept for landmark files
-(truth, raters) without a point. Coordinates are written with :data:`COORD_DECIMALS` decimals.
+set whose final points are the last phase's estimates, with extra columns, in this order: the voxel
+index ``k, i, j`` of the final point, each phase's estimate ``phase1_x .. phase3_z`` (LPS mm),
+``inside`` (yes/no: whether the final estimate lies inside the scanned volume; a JSON boolean in
+``.json`` / ``.mrk.json``), ``state`` (one of :data:`STATES`, the same spelling in every file) and
+``note`` (a short reason for a state other than ``ok``, e.g. ``1.5 mm below the first slice`` or
+``12 mm from the nearest bone (threshold 10 mm)``; empty for ``ok``).
+
+Every prediction has a point (``present`` = yes), also outside the scan or far from bone: the
+estimate is kept where the model put it, never clipped. ``absent`` (no point, ``present`` = no) is
+for landmark files without a point (truth, raters) and for a missing estimate. The Slicer files
+place every present point; those whose state is not ``ok`` are written unselected, with
+``"<state>: <note>"`` at the start of their description (``data.landmark_io``).
+
+Coordinates (``x, y, z``, the phase columns and ``k, i, j``) are rounded to :data:`COORD_DECIMALS`
+decimals (``Prediction.landmark_set``), the same numbers in every format.
 
 Phases are labelled ``phase1``, ``phase2``, ``phase3`` everywhere (error tables, summaries,
 reports); a landmark file without per-phase columns (a rater's) is one phase, ``final``.
@@ -50,17 +59,31 @@ def yes_no(flags: Iterable[bool]) -> list[str]:
     return [YES if bool(v) else NO for v in flags]
 
 
-def prediction_columns(estimates: np.ndarray, inside: np.ndarray, voxel: np.ndarray | None = None) -> dict[str, list]:
-    """Extra columns of a prediction: voxel index (if given), each phase's estimate, ``inside``.
+def prediction_columns(estimates: np.ndarray, inside: np.ndarray, voxel: np.ndarray | None = None,
+                       states: Sequence[str] | None = None, notes: Sequence[str] | None = None) -> dict[str, list]:
+    """Extra columns of a prediction: voxel index (if given), each phase's estimate, ``inside``,
+    and (if given) ``state`` and ``note``, in that order (the file's column order).
 
-    ``estimates`` (phases, N, 3) LPS mm; ``inside`` (N,) for the final estimate; ``voxel`` (N, 3)."""
+    ``estimates`` (phases, N, 3) LPS mm; ``inside`` (N,) for the final estimate; ``voxel`` (N, 3);
+    ``states`` (N,) values of :data:`STATES`; ``notes`` (N,) text ('' for ``ok``)."""
     extra: dict[str, list] = {}
     if voxel is not None:
         extra.update({c: list(voxel[:, a]) for a, c in enumerate(VOXEL_COLUMNS)})
     for p, est in enumerate(np.asarray(estimates, float), 1):
         extra.update({col: list(est[:, a]) for a, col in enumerate(phase_columns(p))})
     extra[INSIDE] = yes_no(inside)
+    if states is not None:
+        unknown = sorted(set(states) - set(STATES))
+        if unknown:
+            raise ValueError(f"unknown landmark state(s) {unknown}; expected one of {', '.join(STATES)}")
+        extra[STATE] = list(states)
+        extra[NOTE] = [str(n) for n in (notes if notes is not None else [""] * len(states))]
     return extra
+
+
+def flagged(state: str | None) -> bool:
+    """Whether a landmark's ``state`` marks its point as doubtful (recorded and not ``ok``)."""
+    return bool(state) and str(state).strip() not in ("", OK)
 
 
 def phases_in(columns: Mapping | Sequence[str]) -> list[int]:

@@ -12,9 +12,15 @@ group per landmark, in the landmark set's order:
 * **TID 1501** (no region) for a landmark without coordinates (absent, NaN): it reads back as
   absent with NaN coordinates.
 * Every group carries the qualitative evaluation ``(INSIDE, 99LMCASCADE, "Inside scanned volume")``
-  = ``(373066001, SCT, "Yes")`` or ``(373067005, SCT, "No")``: the ``present`` flag of
-  :class:`~data.landmarks.LandmarkSet` (for predictions: whether the estimate lies inside the
-  scan; a point outside is kept, with its coordinates, and evaluation No).
+  = ``(373066001, SCT, "Yes")`` or ``(373067005, SCT, "No")``: the set's ``inside`` column when it
+  has one (predictions: whether the estimate lies inside the scan; a point outside is kept, with
+  its coordinates, and evaluation No), else its ``present`` flag.
+* When the set has a ``state`` column (predictions, ``cascade.schema``), each group also carries
+  ``(STATE, 99LMCASCADE, "Landmark state")`` = ``(<state>, 99LMCASCADE, <state>)`` (``ok``,
+  ``outside_scan``, ``far_from_bone``, ``absent``) and, for a non-empty ``note``, a TEXT item
+  ``(NOTE, 99LMCASCADE, "Landmark state note")``. On read, such a group's point is present unless
+  its state is ``absent``; a group without a state (a truth set, an older SR) is present only when
+  inside (evaluation Yes), as before.
 
 Landmark concepts come from ``data/landmark_codes.csv``: standard codes where DICOM PS3.16 has
 one (Nasion: ``(264779, FMA)``, as in CID 1002), else the project's private coding scheme
@@ -44,6 +50,7 @@ from pydicom.uid import generate_uid
 
 from data.atomic import atomic_path
 from data.errors import InputError
+from cascade.schema import ABSENT, INSIDE, NOTE, STATE, YES, yes_no
 from data.landmarks import LandmarkSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +64,8 @@ SERIES_NUMBER = 9901
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 
 INSIDE_KEY = ("INSIDE", SCHEME)
+STATE_KEY = ("STATE", SCHEME)
+NOTE_KEY = ("NOTE", SCHEME)
 _YES, _NO = codes.SCT.Yes, codes.SCT.No  # (373066001, SCT) / (373067005, SCT), CID 230
 _LATERALITY = {"R": codes.SCT.Right, "L": codes.SCT.Left}
 
@@ -121,6 +130,11 @@ def source_datasets(scan: str | Path, series_uid: str | None = None) -> list[Dat
     return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
 
 
+def _is_yes(value: Any) -> bool:
+    """An ``inside`` value (yes/no text or a bool) as a bool."""
+    return bool(value) if isinstance(value, (bool, np.bool_)) else str(value).strip().lower() in (YES, "true", "1")
+
+
 def _frame_of_reference(where: object, sources: Sequence[Dataset]) -> str:
     uids = {str(ds.get("FrameOfReferenceUID", "")) for ds in sources}
     if uids == {""} or "" in uids:
@@ -150,6 +164,10 @@ def build_landmark_sr(sources: Sequence[Dataset], landmarks: LandmarkSet, *,
     algorithm = hd.sr.AlgorithmIdentification(name=ALGORITHM_NAME, version=version,
                                               parameters=list(algorithm_parameters) or None)
     inside_name = hd.sr.CodedConcept(INSIDE_KEY[0], INSIDE_KEY[1], "Inside scanned volume")
+    state_name = hd.sr.CodedConcept(STATE_KEY[0], STATE_KEY[1], "Landmark state")
+    note_name = hd.sr.CodedConcept(NOTE_KEY[0], NOTE_KEY[1], "Landmark state note")
+    inside_col, states = landmarks.extra.get(INSIDE), landmarks.extra.get(STATE)
+    notes = landmarks.extra.get(NOTE) or [""] * len(landmarks)
     groups = []
     for n, name in enumerate(landmarks.names):
         lc = code_for(name, table)
@@ -159,7 +177,11 @@ def build_landmark_sr(sources: Sequence[Dataset], landmarks: LandmarkSet, *,
         if lc.site is not None:
             sites = [hd.sr.FindingSite(anatomic_location=hd.sr.CodedConcept(*lc.site),
                                        laterality=_LATERALITY.get(lc.laterality))]
-        evaluation = [hd.sr.QualitativeEvaluation(name=inside_name, value=_YES if landmarks.present[n] else _NO)]
+        inside = landmarks.present[n] if inside_col is None else _is_yes(inside_col[n])
+        evaluation = [hd.sr.QualitativeEvaluation(name=inside_name, value=_YES if inside else _NO)]
+        if states is not None:
+            evaluation.append(hd.sr.QualitativeEvaluation(
+                name=state_name, value=hd.sr.CodedConcept(str(states[n]), SCHEME, str(states[n]))))
         xyz = landmarks.coords[n]
         common = dict(tracking_identifier=tracking, finding_type=finding, finding_sites=sites,
                       algorithm_id=algorithm, qualitative_evaluations=evaluation)
@@ -169,6 +191,9 @@ def build_landmark_sr(sources: Sequence[Dataset], landmarks: LandmarkSet, *,
             groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common))
         else:
             groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**common))
+        if states is not None and notes[n]:
+            groups[-1][0].ContentSequence.append(hd.sr.TextContentItem(
+                name=note_name, value=str(notes[n])[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=generate_uid(entropy_srcs=[ALGORITHM_NAME, version]), name=ALGORITHM_NAME,
         manufacturer_name=MANUFACTURER, model_name=f"{ALGORITHM_NAME} {version}")
@@ -228,10 +253,10 @@ def _children(item: Dataset) -> list[Dataset]:
     return list(item.get("ContentSequence", []))
 
 
-def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, str]:
-    """(name, xyz, present, finding meaning) of one measurement group."""
+def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, str, bool, str | None, str]:
+    """(name, xyz, present, finding meaning, inside, state or None, note) of one measurement group."""
     where = f"measurement group {n}"
-    name, xyz, inside, meaning = None, [np.nan] * 3, None, ""
+    name, xyz, inside, meaning, state, note = None, [np.nan] * 3, None, "", None, ""
     for item in _children(group):
         concept = _code_key(item, "ConceptNameCodeSequence")
         if concept == _key(codes.DCM.TrackingIdentifier) and item.ValueType == "TEXT":
@@ -247,18 +272,26 @@ def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, 
             xyz = data
         elif concept == INSIDE_KEY and item.ValueType == "CODE":
             inside = _code_key(item, "ConceptCodeSequence") == _key(_YES)
+        elif concept == STATE_KEY and item.ValueType == "CODE":
+            state = str(item.ConceptCodeSequence[0].CodeValue)
+        elif concept == NOTE_KEY and item.ValueType == "TEXT":
+            note = str(item.TextValue)
     if not name:
         raise InputError(path, f"{where}: no tracking identifier (landmark name)")
     finite = bool(np.all(np.isfinite(xyz)))
-    return name, xyz, finite if inside is None else (inside and finite), meaning
+    inside = finite if inside is None else inside
+    present = finite and (state != ABSENT if state is not None else inside)
+    return name, xyz, present, meaning, inside, state, note
 
 
 def read_landmark_sr(path: str | Path) -> LandmarkSet:
     """A TID 1500 SR with one point per measurement group (as written here) -> ``LandmarkSet`` (LPS mm).
 
-    Names come from the tracking identifiers, coordinates from the SCOORD3D POINTs, ``present``
-    (and the extra column ``inside``, yes/no, as in ``run_pipeline.py``'s CSV) from the *Inside
-    scanned volume* evaluation; a group without a point is absent. Descriptions: the finding's meaning.
+    Names come from the tracking identifiers, coordinates from the SCOORD3D POINTs, the extra
+    column ``inside`` (yes/no, as in ``run_pipeline.py``'s CSV) from the *Inside scanned volume*
+    evaluation, ``state`` and ``note`` (when the SR has them) from the *Landmark state* items;
+    ``present`` as the module docstring says. A group without a point is absent. Descriptions:
+    the finding's meaning.
     """
     path = Path(path)
     if not path.is_file():
@@ -285,8 +318,10 @@ def read_landmark_sr(path: str | Path) -> LandmarkSet:
     if dup:
         raise InputError(path, f"duplicate landmark names {', '.join(dup)}")
     present = np.array([r[2] for r in rows], bool)
-    return LandmarkSet(names, np.array([r[1] for r in rows], float), present, [r[3] for r in rows],
-                       {"inside": ["yes" if v else "no" for v in present]})
+    extra = {INSIDE: yes_no(r[4] for r in rows)}
+    if any(r[5] is not None for r in rows):
+        extra.update({STATE: [r[5] or "" for r in rows], NOTE: [r[6] for r in rows]})
+    return LandmarkSet(names, np.array([r[1] for r in rows], float), present, [r[3] for r in rows], extra)
 
 
 def frame_of_reference_of(path: str | Path) -> set[str]:

@@ -3,25 +3,42 @@
 The format follows the file name ending (``.csv``, ``.fcsv``, ``.mrk.json``, ``.json``). Every
 format is written in LPS millimetres; Slicer files in RAS are converted on read (x, y negated).
 Malformed files raise :class:`~data.errors.InputError` naming the file, the problem and, where it
-helps, the line or landmark.
+helps, the line or landmark. Numbers are written as they are held (shortest exact form);
+predictions are rounded before (``cascade.schema.COORD_DECIMALS``, ``LandmarkSet.rounded``).
 
-Absent landmarks (``present == False``):
+Absent landmarks (``present == False``: no point):
 
 * CSV: ``present`` column ``no``; coordinates empty when unknown (NaN).
 * ``.fcsv`` has no such field. Convention: the point is written with ``vis = 0`` and its ``desc``
   prefixed with :data:`ABSENT_MARKER` (``"[absent]"``, plus one space before any description);
   on read a ``desc`` starting with the marker means absent (the marker is removed). ``vis = 0``
   alone does *not* mean absent (users hide points). Unknown coordinates are written empty.
-* ``.mrk.json``: ``positionStatus`` ``"undefined"``; ``position`` omitted when unknown.
+* ``.mrk.json``: ``positionStatus`` ``"undefined"``, ``visibility`` false; ``position`` omitted
+  when unknown.
 * plain JSON: ``"present": false``; unknown coordinates ``null``.
+
+Point states (the ``state`` / ``note`` extra columns of a prediction, ``cascade.schema``): every
+present point is placed in the Slicer files (``.fcsv`` ``vis = 1``; ``.mrk.json``
+``positionStatus`` ``"defined"``, ``visibility`` true), also ``outside_scan`` and
+``far_from_bone`` ones. The rule: a point whose state is ``ok`` (or that has no state: truth,
+raters) is written selected, unlocked, with its own description; a point with another state is
+written **not selected** (``sel = 0`` / ``"selected": false``: Slicer draws it in the unselected
+colour), unlocked, and its description starts with ``"<state>: <note>"`` (e.g.
+``"outside_scan: 1.5 mm below the first slice"``, then ``"; "`` and its own description if any).
+On read that prefix is removed again when it matches the point's ``state`` and ``note`` columns,
+so every format reads back the same descriptions, states and notes.
 
 Extra per-landmark columns (``LandmarkSet.extra``) are written after the standard columns (CSV,
 ``.fcsv``) or as extra keys of each point (JSON, ``.mrk.json``, which the schema allows). Text
-formats read them back as strings; JSON keeps their JSON types.
+formats read them back as strings; JSON keeps their JSON types, except the flag columns
+(:data:`FLAG_COLUMNS`: ``inside``), held as ``yes``/``no`` text, written as ``yes``/``no`` in
+CSV and ``.fcsv`` and as JSON booleans in ``.json`` / ``.mrk.json``, and read back as ``yes``/``no``
+from every format.
 
-``write_landmarks(..., description=...)`` stores a one-line note about the whole set: a leading
-``# description = ...`` line (CSV, ``.fcsv``; the CSV reader skips leading ``#`` lines) or a
-``"description"`` key (JSON, and the markup object of ``.mrk.json``). It is not read back.
+``write_landmarks(..., description=...)`` stores a one-line note about the whole set: a
+``# description = ...`` header line (``.fcsv``) or a ``"description"`` key (JSON, and the markup
+object of ``.mrk.json``). CSV ignores it, so that a plain ``pandas.read_csv(path)`` reads the
+file (the CSV reader still skips leading ``#`` lines of older files). It is not read back.
 
 Hostile content: a landmark name with control characters (newline, NUL, bidi overrides, ...) is
 refused on read; such characters in descriptions and text columns become spaces. Coordinates
@@ -43,6 +60,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from cascade.schema import INSIDE, NO, NOTE, STATE, YES, flagged
 from data.atomic import atomic_open, neutralise_cell, restore_cell
 from data.errors import InputError
 from data.landmarks import LandmarkSet
@@ -169,6 +187,62 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+FLAG_COLUMNS = (INSIDE,)  # extra columns of yes/no flags: JSON booleans in .json / .mrk.json, yes/no text in memory
+
+
+def _text_flag(value: Any) -> Any:
+    """A flag column's value as written in text formats and held in memory: bools -> yes/no."""
+    return (YES if value else NO) if isinstance(value, (bool, np.bool_)) else value
+
+
+def _json_flag(value: Any) -> Any:
+    """A flag column's value as JSON writes it: yes/no (any case) -> true/false, else unchanged."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    return {YES: True, NO: False}.get(text, value) if text is not None else value
+
+
+def _extra_value(extra: dict[str, Any], key: str, n: int, json_out: bool = False) -> Any:
+    """Value ``n`` of extra column ``key`` as a writer puts it (flag columns converted)."""
+    value = extra[key][n]
+    if key in FLAG_COLUMNS:
+        return _json_flag(value) if json_out else _text_flag(value)
+    return _json_value(value) if json_out else value
+
+
+def _read_flags(extra: dict[str, Any]) -> dict[str, Any]:
+    """Read-side: flag columns' JSON booleans as yes/no text (the same values every format gives)."""
+    return {k: _text_flag(v) if k in FLAG_COLUMNS else v for k, v in extra.items()}
+
+
+def _slicer_description(lmset: LandmarkSet, n: int) -> str:
+    """A Slicer point description: ``"<state>: <note>"`` first for a flagged point, then its own description."""
+    state = lmset.extra.get(STATE, [None] * len(lmset))[n]
+    desc = lmset.descriptions[n]
+    if not flagged(state):
+        return desc
+    note = lmset.extra.get(NOTE, [""] * len(lmset))[n]
+    prefix = f"{state}: {_one_line(note)}" if note else str(state)
+    return f"{prefix}; {desc}" if desc else prefix
+
+
+def _own_description(text: str, extra: dict[str, Any]) -> str:
+    """Read-side inverse of :func:`_slicer_description`: the point's own description."""
+    state, note = extra.get(STATE), extra.get(NOTE)
+    if not flagged(state if isinstance(state, str) else None):
+        return text
+    prefix = f"{state}: {_one_line(note)}" if note else str(state)
+    if text == prefix:
+        return ""
+    return text[len(prefix) + 2:] if text.startswith(prefix + "; ") else text
+
+
+def _selected(lmset: LandmarkSet, n: int) -> bool:
+    """Slicer's selected flag: False for a point whose ``state`` is not ``ok`` (shown in the unselected colour)."""
+    return not flagged(lmset.extra.get(STATE, [None] * len(lmset))[n])
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -266,9 +340,8 @@ def _write_csv(path: Path, lmset: LandmarkSet, description: str | None) -> Path:
     for n, name in enumerate(lmset.names):
         row = [name, *(_fmt(c) for c in lmset.coords[n]), "yes" if lmset.present[n] else "no"]
         row += [lmset.descriptions[n]] if with_desc else []
-        rows.append(row + [_fmt(lmset.extra[k][n]) for k in extra])
-    head = [f"# description = {_one_line(description)}"] if description else []
-    return _write_text(path, _csv_text(rows, head))
+        rows.append(row + [_fmt(_extra_value(lmset.extra, k, n)) for k in extra])
+    return _write_text(path, _csv_text(rows))  # no "#" line: plain CSV readers take the header as it is
 
 
 # --------------------------------------------------------------------------- Slicer .fcsv
@@ -312,8 +385,9 @@ def _read_fcsv(path: Path) -> LandmarkSet:
         if absent:
             desc = desc[len(ABSENT_MARKER):]
             desc = desc[1:] if desc.startswith(" ") else desc
+        extra = {c: f[col[c]] for c in extra_cols}
         parsed.append(_Row(f"line {lineno}", f[col["label"]], [f[col[a]] for a in "xyz"],
-                           False if absent else None, desc, {c: f[col[c]] for c in extra_cols}))
+                           False if absent else None, _own_description(desc, extra), extra))
     return _assemble(path, parsed, ras=ras)
 
 
@@ -325,12 +399,12 @@ def _write_fcsv(path: Path, lmset: LandmarkSet, description: str | None) -> Path
         head.insert(2, f"# description = {_one_line(description)}")
     rows = []
     for n, name in enumerate(lmset.names):
-        desc = lmset.descriptions[n]
+        desc = _slicer_description(lmset, n)
         if not lmset.present[n]:
             desc = f"{ABSENT_MARKER} {desc}" if desc else ABSENT_MARKER
         rows.append([str(n + 1), *(_fmt(c) for c in lmset.coords[n]), "0", "0", "0", "1",
-                     "1" if lmset.present[n] else "0", "1", "0", name, desc, "",
-                     *(_fmt(lmset.extra[k][n]) for k in extra)])
+                     "1" if lmset.present[n] else "0", "1" if _selected(lmset, n) else "0", "0", name, desc, "",
+                     *(_fmt(_extra_value(lmset.extra, k, n)) for k in extra)])
     return _write_text(path, _csv_text(rows, head))
 
 
@@ -399,9 +473,10 @@ def _read_mrk_json(path: Path) -> LandmarkSet:
         status = cp.get("positionStatus", "defined")
         if status not in ("defined", "undefined", "preview"):
             raise InputError(path, f"{where}: unknown positionStatus {status!r}")
+        extra = _read_flags({k: v for k, v in cp.items() if k not in _MRK_POINT_KEYS})
+        desc = cp.get("description") or ""
         rows.append(_Row(where, cp.get("label"), _scaled(pos, scale), None if status == "defined" else False,
-                         cp.get("description") or "",
-                         {k: v for k, v in cp.items() if k not in _MRK_POINT_KEYS}))
+                         _own_description(desc, extra) if isinstance(desc, str) else desc, extra))
     return _assemble(path, rows, ras=ras)
 
 
@@ -409,13 +484,13 @@ def _write_mrk_json(path: Path, lmset: LandmarkSet, description: str | None) -> 
     extra = _check_extra(lmset, _MRK_POINT_KEYS)
     points = []
     for n, name in enumerate(lmset.names):
-        cp: dict[str, Any] = {"id": str(n + 1), "label": name, "description": lmset.descriptions[n],
+        cp: dict[str, Any] = {"id": str(n + 1), "label": name, "description": _slicer_description(lmset, n),
                               "associatedNodeID": ""}
         if np.all(np.isfinite(lmset.coords[n])):
             cp["position"] = [float(c) for c in lmset.coords[n]]
-        cp.update(selected=True, locked=False, visibility=bool(lmset.present[n]),
+        cp.update(selected=_selected(lmset, n), locked=False, visibility=bool(lmset.present[n]),
                   positionStatus="defined" if lmset.present[n] else "undefined")
-        cp.update({k: _json_value(lmset.extra[k][n]) for k in extra})
+        cp.update({k: _extra_value(lmset.extra, k, n, json_out=True) for k in extra})
         points.append(cp)
     markup: dict[str, Any] = {"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "mm"}
     if description:
@@ -437,7 +512,7 @@ def _read_plain_json(path: Path) -> LandmarkSet:
         _expect(path, lm, dict, where)
         rows.append(_Row(where, lm.get("name"), _scaled([lm.get(a) for a in "xyz"], scale), lm.get("present"),
                          lm.get("description", lm.get("desc")) or "",
-                         {k: v for k, v in lm.items() if k not in _JSON_KEYS}))
+                         _read_flags({k: v for k, v in lm.items() if k not in _JSON_KEYS})))
     return _assemble(path, rows, ras=ras)
 
 
@@ -447,7 +522,7 @@ def _write_plain_json(path: Path, lmset: LandmarkSet, description: str | None) -
     for n, name in enumerate(lmset.names):
         lm = {"name": name, **{a: _json_value(float(c)) for a, c in zip("xyz", lmset.coords[n])},
               "present": bool(lmset.present[n]), "description": lmset.descriptions[n]}
-        lm.update({k: _json_value(lmset.extra[k][n]) for k in extra})
+        lm.update({k: _extra_value(lmset.extra, k, n, json_out=True) for k in extra})
         landmarks.append(lm)
     doc: dict[str, Any] = {"coordinate_system": "LPS", "units": "mm"}
     if description:
@@ -488,7 +563,8 @@ def read_landmarks(path: str | Path) -> LandmarkSet:
 def write_landmarks(path: str | Path, lmset: LandmarkSet, *, description: str | None = None) -> Path:
     """Write ``lmset`` (LPS mm) atomically in the format given by the name ending; returns the path.
 
-    ``description`` is an optional one-line note about the whole set (see the module docstring).
+    ``description`` is an optional one-line note about the whole set (``.fcsv`` and JSON; CSV
+    ignores it: see the module docstring).
     Raises ``InputError`` for an unknown ending, ``ValueError`` when an extra column would clash
     with one of the format's own columns.
     """

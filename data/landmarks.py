@@ -92,6 +92,16 @@ class LandmarkSet:
         return LandmarkSet(list(names), np.array(coords, float).reshape(-1, 3), np.array(present, bool), desc,
                            {k: list(v) for k, v in extra.items()})
 
+    def rounded(self, decimals: int) -> "LandmarkSet":
+        """A copy with coordinates and every numeric (non-bool) extra value rounded to ``decimals``
+        decimals (NaN stays NaN, -0.0 becomes 0.0); text, flags and None are kept as they are."""
+        def one(v: Any) -> Any:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                return v
+            return round(float(v), decimals) + 0.0 if isinstance(v, (float, np.floating)) else v
+        return LandmarkSet(list(self.names), np.round(self.coords, decimals) + 0.0, self.present.copy(),
+                           list(self.descriptions), {k: [one(v) for v in vals] for k, vals in self.extra.items()})
+
     def equals(self, other: "LandmarkSet", atol: float = 1e-6) -> bool:
         """Same names, same present flags, same coordinates of present points within ``atol`` mm."""
         if self.names != other.names or not np.array_equal(self.present, other.present):

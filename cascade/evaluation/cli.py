@@ -12,10 +12,16 @@ mm and px, NME, status), ``summary.csv`` (per phase, overall and per landmark: M
 max, SDR, PCK, NME, counts), ``stats.csv`` (tests, named, with p-values), ``figures/*.png`` and
 ``report.md``. Every file is written atomically, after all inputs have been read. Bad input:
 one line ``error: <file>: <problem>`` on stderr and exit code 2.
+
+A case whose prediction and truth look like they do not belong together (few landmark names in
+common, a median distance over 50 mm, or a ``run_pipeline.py`` run that says the prediction came
+from another scan; ``cascade.evaluation.inputs.pairing_problems``) is still scored, but warned
+about: one ``warning: case ...`` line on stderr per case, and at the top of ``report.md``'s notes.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +29,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from cascade.evaluation.inputs import Source, find_cases, pair_cases, read_estimates
+from cascade.evaluation.inputs import Source, find_cases, pair_cases, pairing_problems, read_estimates, run_record
 from cascade.evaluation.metrics import OBSERVER, PAPER_PX_MM, PCK_THRESHOLDS, SDR_MM, error_table, sdr_column, summarise
 from data.atomic import atomic_path
 from data.errors import InputError, report
@@ -39,14 +45,25 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     descriptions: dict[str, str] = field(default_factory=dict)  # landmark -> description in the truth
     inputs: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line per case whose prediction and truth may not match
 
 
-def _case_errors(case: str, pred_file: Path, truth: LandmarkSet, phases: bool, notes: list[str], **kw) -> pd.DataFrame:
-    est = read_estimates(pred_file, phases=phases).extended(truth.names)
-    if not set(est.names) & set(truth.names):
-        notes.append(f"case {case}: no landmark name in common between {pred_file} and its truth")
+def _case_errors(case: str, pred_file: Path, truth: LandmarkSet, phases: bool, warnings: list[str],
+                 truth_file: Path, truth_case: str, **kw) -> pd.DataFrame:
+    est = read_estimates(pred_file, phases=phases)
+    problems = pairing_problems(est, truth, truth_file, truth_case, case, run_record(pred_file) if phases else None)
+    if problems:
+        who = "" if phases else " (second rater)"
+        warnings.append(f"case {case}{who}: {pred_file} and truth {truth_file} may not belong together: "
+                        + "; ".join(problems))
+    est = est.extended(truth.names)
     labels = est.phases if phases else [OBSERVER]
     return error_table(est.names, est.coords, truth, phases=labels, inside=est.inside, case=case, **kw)
+
+
+def _truth_case(src: Source, file: Path, case: str) -> str:
+    """The truth's own case id for ``file`` (``case`` when it paired by name)."""
+    return case if src.cases.get(case) == file else next((c for c, f in src.cases.items() if f == file), case)
 
 
 def _truth(cache: dict[Path, LandmarkSet], path: Path) -> LandmarkSet:
@@ -68,24 +85,25 @@ def evaluate(pred: str | Path, truth: str | Path, second_rater: str | Path | Non
     notes = pred_src.notes + truth_src.notes + notes
     truths: dict[Path, LandmarkSet] = {}
     kw = {"px_mm": px_mm, "normaliser": normaliser}
-    frames = []
+    frames, warnings = [], []
     for case, pred_file, truth_file in pairs:
-        frames.append(_case_errors(case, pred_file, _truth(truths, truth_file), True, notes, **kw))
+        frames.append(_case_errors(case, pred_file, _truth(truths, truth_file), True, warnings, truth_file,
+                                   _truth_case(truth_src, truth_file, case), **kw))
     norm = f"{normaliser:g} mm" if isinstance(normaliser, (int, float)) else "true distance {} - {}".format(*normaliser)
     inputs = {"pred": str(pred), "truth": str(truth), "pixel size (error_px)": f"{px_mm} mm", "NME normaliser": norm}
     if second_rater is not None:
         inputs["second rater"] = str(second_rater)
-        frames += _observer_errors(find_cases(second_rater), truth_src, pairs, truths, notes, **kw)
+        frames += _observer_errors(find_cases(second_rater), truth_src, pairs, truths, notes, warnings, **kw)
     descriptions: dict[str, str] = {}
     for lm in truths.values():
         for name, desc in zip(lm.names, lm.descriptions):
             if desc and name not in descriptions:
                 descriptions[name] = desc
-    return Evaluation(pd.concat(frames, ignore_index=True), notes, descriptions, inputs)
+    return Evaluation(pd.concat(frames, ignore_index=True), notes, descriptions, inputs, warnings)
 
 
 def _observer_errors(second: Source, truth_src: Source, pairs: list, truths: dict, notes: list[str],
-                     **kw) -> list[pd.DataFrame]:
+                     warnings: list[str], **kw) -> list[pd.DataFrame]:
     obs_pairs, obs_notes = pair_cases(second, truth_src)
     notes += second.notes + [f"second rater: {n}" for n in obs_notes]
     by_truth: dict[Path, list[str]] = {}
@@ -95,7 +113,7 @@ def _observer_errors(second: Source, truth_src: Source, pairs: list, truths: dic
     for case, file, truth_file in obs_pairs:
         same = by_truth.get(truth_file, [])
         frames.append(_case_errors(same[0] if len(same) == 1 else case, file, _truth(truths, truth_file), False,
-                                   notes, **kw))
+                                   warnings, truth_file, _truth_case(truth_src, truth_file, case), **kw))
     return frames
 
 
@@ -120,7 +138,8 @@ def write_outputs(result: Evaluation, out: str | Path, sdr_mm: Sequence[float] =
 
         figs = write_figures(result.errors, out / "figures")
     paths.update(figs)
-    paths["report"] = write_report_md(out / "report.md", result, summary, stats, {k: p.relative_to(out) for k, p in figs.items()},
+    shown = dataclasses.replace(result, notes=[f"**warning**: {w}" for w in result.warnings] + result.notes)
+    paths["report"] = write_report_md(out / "report.md", shown, summary, stats, {k: p.relative_to(out) for k, p in figs.items()},
                                       sdr_mm=sdr_mm, alpha=alpha)
     return paths, summary
 
@@ -161,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                           args.px_mm[0] if len(args.px_mm) == 1 else tuple(args.px_mm), args.normaliser)
     except InputError as err:
         return report(err)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     paths, summary = write_outputs(result, args.out, args.sdr, args.pck, args.alpha, not args.no_figures)
     print(f"{result.errors['case'].nunique()} case(s) evaluated; report: {paths['report']}")
     r = min(args.sdr, key=lambda v: abs(v - 2.0))

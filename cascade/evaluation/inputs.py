@@ -9,17 +9,26 @@ An input (``--pred``, ``--truth``, ``--second-rater`` of ``cascade.evaluation.cl
 * a folder: landmark files directly in it (case = file name without its ending) and sub-folders
   holding a ``landmarks.*`` file (case = sub-folder name, the layout ``run_pipeline.py`` writes:
   ``OUT/<case>/landmarks.csv``). The project's own tables (``summary.csv``, ``errors.csv``,
-  ``stats.csv``, ``manifest.csv``) and hidden files are skipped. When a case has several files
+  ``stats.csv``, ``manifest.csv``), ``run_pipeline.py``'s ``run.json`` and hidden files are skipped. When a case has several files
   (``a.csv`` and ``a.fcsv``), the first of ``.csv``, ``.mrk.json``, ``.fcsv``, ``.json`` is used
   (CSV keeps the per-phase columns).
 
 A prediction file written by ``run_pipeline.py`` carries ``phase1_x`` ... ``phase3_z`` and
 ``inside`` columns: each phase is evaluated, and ``inside = no`` marks the final estimate as
 outside the scan. Any other landmark file (a rater's ``.fcsv``) is one phase, ``final``.
+
+``pairing_problems`` says why a prediction and its truth may not belong together (never silently
+scored): fewer than half of the truth's landmarks named in the prediction; a median final distance
+over :data:`FAR_MM` (most landmarks further apart than any model error: another scan or another
+coordinate frame); or, for ``run_pipeline.py`` output (its ``OUT/run.json``), a scan path that does
+not mention the truth's case, or a run that was given another truth file for this case.
 """
 from __future__ import annotations
 
 import csv
+import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +41,11 @@ from data.landmarks import LandmarkSet
 from data.manifest import read_manifest
 
 ENDINGS = (".csv", ".mrk.json", ".fcsv", ".json")  # preference order when a case has several files
-SKIPPED_TABLES = {"summary.csv", "errors.csv", "stats.csv", "manifest.csv"}
+RUN_MANIFEST = "run.json"  # written by run_pipeline.py (cascade.pipeline.run_manifest)
+SKIPPED_TABLES = {"summary.csv", "errors.csv", "stats.csv", "manifest.csv", RUN_MANIFEST}
 _YES, _NO = {"yes", "true", "1"}, {"no", "false", "0"}
+FAR_MM = 50.0  # a median final distance above this: not the truth of this scan
+MIN_COMMON = 3  # landmarks in common needed before distances say anything
 
 
 @dataclass
@@ -210,3 +222,67 @@ def read_estimates(path: str | Path, phases: bool = True) -> Estimates:
                         for n in range(len(lm))] for p in numbers])
     return Estimates(lm.names, [phase_label(p) for p in numbers], coords,
                      np.ones(len(lm), bool) if inside is None else inside)
+
+
+def run_record(pred_file: str | Path) -> dict | None:
+    """The ``run.json`` entry of the case a ``run_pipeline.py`` prediction (``OUT/<case>/landmarks.*``)
+    came from (``case``, ``scan``, ``scan_path``, ``truth``), or None (another file, no or unreadable manifest)."""
+    path = Path(pred_file)
+    try:
+        data = json.loads((path.parent.parent / RUN_MANIFEST).read_text(encoding="utf-8"))
+        cases = data["cases"] if isinstance(data, dict) else []
+        return next((c for c in cases if isinstance(c, dict) and c.get("case") == path.parent.name), None)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^0-9a-z]+", text.lower()) if w}
+
+
+def _mentions(scan_path: str, case_id: str) -> bool:
+    """Whether a folder or file name of ``scan_path`` matches ``case_id`` (or one begins with the other),
+    or every word of the case id occurs in the path (``case_7`` in ``.../case/7/dicom``)."""
+    case = case_id.lower()
+    for part in Path(scan_path).parts:
+        name = case_stem(Path(part)).lower()
+        for suffix in (".nii.gz", ".nii", ".dcm"):
+            name = name[: -len(suffix)] if name.endswith(suffix) else name
+        if name and (name == case or name.startswith(case) or case.startswith(name)):
+            return True
+    return bool(_words(case_id)) and _words(case_id) <= _words(scan_path)
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def pairing_problems(est: Estimates, truth: LandmarkSet, truth_file: Path, truth_case: str, pred_case: str,
+                     record: dict | None = None) -> list[str]:
+    """Why this prediction and this truth may not belong together ([] when nothing suggests so).
+
+    ``truth_case``: the truth's case id (``pred_case`` when they paired by name); ``record``: the
+    prediction's ``run.json`` entry (``run_record``)."""
+    problems = []
+    wanted = [n for n, p in zip(truth.names, truth.present) if p]
+    common = [n for n in wanted if n in est.names]
+    if wanted and 2 * len(common) < len(wanted):
+        problems.append(f"only {len(common)} of the truth's {len(wanted)} landmark names are in the prediction")
+    final = est.coords[-1]
+    dist = np.array([np.linalg.norm(final[est.names.index(n)] - truth.coords[truth.index(n)]) for n in common])
+    dist = dist[np.isfinite(dist)]
+    if len(dist) >= MIN_COMMON and np.median(dist) > FAR_MM:
+        problems.append(f"median distance {np.median(dist):.0f} mm over {len(dist)} landmarks "
+                        f"({int((dist > FAR_MM).sum())} beyond {FAR_MM:g} mm: another scan or another coordinate frame)")
+    if record:
+        scan = str(record.get("scan_path") or record.get("scan") or "")
+        if truth_case != pred_case and scan and not _mentions(scan, truth_case):
+            problems.append(f"predicted from scan {record.get('scan') or scan} ({RUN_MANIFEST}), "
+                            f"but scored against the truth of case {truth_case!r}")
+        given = record.get("truth")
+        if given and not _same_file(given, truth_file):
+            problems.append(f"run_pipeline.py was given the truth {given} for this scan, not {truth_file}")
+    return problems

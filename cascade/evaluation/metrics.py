@@ -11,6 +11,7 @@ per-landmark statistics. Conventions:
 * SDR at r mm = % of landmarks present in the truth with status ok and ``error_mm <= r``
   (boundary included). PCK at t = the same with ``nme <= t``. NME = ``error_mm / normaliser``
   (1 mm by default, as the seed papers; or the per-case true distance between two landmarks).
+* ``inside``: ``yes``/``no`` as in every file (``cascade.schema.yes_no``), empty without an estimate.
 * ``error_px`` = ``|d / px|`` with ``px`` the pixel size in mm, one number or one per axis
   (x, y, z), e.g. ``(0.5, 0.5, 2.0)``; the paper's unit is :data:`PAPER_PX_MM` = 500/512 mm.
 """
@@ -21,13 +22,13 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cascade.schema import AXES, phase_label
+from cascade.schema import AXES, OK, OUTSIDE_SCAN, phase_label, yes_no
 from data.landmarks import LandmarkSet
 
 PAPER_PX_MM = 500.0 / 512.0  # the paper's pixel size: errors are also given in these pixels
 SDR_MM = (2.0, 2.5, 3.0, 4.0)  # SDR radii (mm), "within" meaning error <= radius
 PCK_THRESHOLDS = (1.0, 2.0, 5.0, 10.0)  # in normaliser units (mm with the default normaliser)
-OK, ABSENT, MISSING, OUTSIDE = "ok", "absent_in_truth", "missing_prediction", "outside_scan"
+ABSENT, MISSING, OUTSIDE = "absent_in_truth", "missing_prediction", OUTSIDE_SCAN  # OK = cascade.schema.OK
 STATUSES = (OK, ABSENT, MISSING, OUTSIDE)
 OBSERVER = "inter-observer"  # phase label of a second rater's errors against the truth
 ERROR_COLUMNS = ["case", "landmark", "phase", "status", "inside", "dx_mm", "dy_mm", "dz_mm", "abs_dx_mm",
@@ -115,7 +116,7 @@ def error_table(names: Sequence[str], estimates: np.ndarray, truth: LandmarkSet,
         "landmark": np.tile(list(names), len(labels)),
         "phase": np.repeat(np.array(labels, dtype=object), len(names)),
         "status": status.ravel(),
-        "inside": np.where(have, flags, None).ravel(),
+        "inside": np.where(have, np.array(yes_no(flags.ravel()), object).reshape(flags.shape), None).ravel(),
         **{f"d{a}_mm": d[..., i].ravel() for i, a in enumerate(AXES)},
         **{f"abs_d{a}_mm": np.abs(d[..., i]).ravel() for i, a in enumerate(AXES)},
         "error_mm": err.ravel(),

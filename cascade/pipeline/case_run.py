@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from cascade.bone_distance import ct_trained, scan_is_ct
 from cascade.evaluation.metrics import phase_mre
-from cascade.schema import phase_label
+from cascade.schema import FAR_FROM_BONE, OK, OUTSIDE_SCAN, STATE, phase_label
 from data.atomic import write_csv
 from data.landmarks import LandmarkSet
 from data.volume import Volume
 
 FORMATS = ("csv", "fcsv", "mrk.json", "json")
+MR_ON_CT_MODEL = "MR scan given to a CT-trained model: expect wrong points"
 
 
 @dataclass
@@ -31,14 +33,25 @@ class CaseResult:
 
 
 def write_prediction(folder: Path, lm: LandmarkSet, scan: Path) -> list[Path]:
-    """``landmarks.{csv,fcsv,mrk.json,json}`` (each written atomically)."""
+    """``landmarks.{csv,fcsv,mrk.json,json}`` (each written atomically; the CSV without a description line)."""
     from data.landmark_io import write_landmarks
 
-    paths = []
-    for fmt in FORMATS:
-        paths.append(write_landmarks(folder / f"landmarks.{fmt}", lm,
-                                     description=None if fmt == "csv" else f"Landmark Cascade prediction for {scan}"))
-    return paths
+    note = f"Landmark Cascade prediction for {scan}"
+    return [write_landmarks(folder / f"landmarks.{fmt}", lm, description=note) for fmt in FORMATS]
+
+
+def state_counts(lm: LandmarkSet) -> dict[str, int]:
+    """Summary fields: ``landmarks`` and how many are ``outside_scan`` / ``far_from_bone``."""
+    states = list(lm.extra.get(STATE, []))
+    return {"landmarks": len(lm), OUTSIDE_SCAN: states.count(OUTSIDE_SCAN), FAR_FROM_BONE: states.count(FAR_FROM_BONE)}
+
+
+def modality_notes(cascade, vol: Volume) -> list[str]:
+    """Warnings about the scan and the model together (added to the scan's notes): an MR scan
+    given to a CT-trained bundle (one whose phases read Hounsfield units)."""
+    config = getattr(getattr(cascade, "bundle", None), "config", None)
+    mr = str(vol.meta.get("modality", "")).upper() == "MR" and not scan_is_ct(vol)
+    return [MR_ON_CT_MODEL] if config is not None and ct_trained(config) and mr else []
 
 
 def write_sr(folder: Path, scan: Path, lm: LandmarkSet, bundle, series_uid: str | None, store=None) -> dict:
@@ -72,16 +85,20 @@ def score(folder: Path, pred, truth: LandmarkSet) -> tuple[pd.DataFrame, dict]:
     return errors, {f"{p}_mre_mm": round(v, 3) for p, v in phase_mre(errors).items()}
 
 
-def print_table(pred, errors: pd.DataFrame | None) -> None:
-    """Final estimates, with per-phase 3D errors when the truth is known."""
+def print_table(pred, errors: pd.DataFrame | None, states: list[str] | None = None) -> None:
+    """Final estimates with their state (``ok``, ``outside_scan``, ...), and per-phase 3D errors when
+    the truth is known. Without ``states``, the state is ``ok`` or ``outside_scan`` from ``pred.inside``."""
     labels = [phase_label(p) for p in range(1, len(pred.estimates) + 1)]
-    head = f"{'name':<6}{'x':>9}{'y':>9}{'z':>9}  {'inside':<7}"
+    if states is None:
+        states = [OK if v else OUTSIDE_SCAN for v in pred.inside]
+    width = max([len("state")] + [len(s) for s in states]) + 2
+    head = f"{'name':<6}{'x':>9}{'y':>9}{'z':>9}  {'state':<{width}}"
     if errors is not None:
         head += "".join(f"{f'err{p} mm':>10}" for p in range(1, len(labels) + 1))
     print(head)
     for n, name in enumerate(pred.names):
         x, y, z = pred.final[n]
-        line = f"{name:<6}{x:9.2f}{y:9.2f}{z:9.2f}  {'yes' if pred.inside[n] else 'NO':<7}"
+        line = f"{name:<6}{x:9.2f}{y:9.2f}{z:9.2f}  {states[n]:<{width}}"
         if errors is not None:
             e = errors[errors.landmark == name].set_index("phase")["error_mm"]
             line += "".join(f"{e.get(p, float('nan')):10.2f}" for p in labels)
@@ -104,11 +121,12 @@ def run_case(cascade, scan: Path, folder: Path, truth: Path | None, series: str 
     vol = load_volume(scan, series)
     t_read = time.perf_counter() - t0
     pred = cascade.predict(vol)
+    vol.meta.setdefault("notes", []).extend(modality_notes(cascade, vol))
     lm = pred.landmark_set(vol)
     files = write_prediction(folder, lm, scan)
     row = {"case": folder.name, "scan": str(scan), "read_s": round(t_read, 3),
-           "predict_s": round(sum(pred.seconds.values()), 3), "landmarks": len(lm),
-           "outside_scan": int((~pred.inside).sum()), "notes": " | ".join(vol.meta.get("notes", []))}
+           "predict_s": round(sum(pred.seconds.values()), 3), **state_counts(lm),
+           "notes": " | ".join(vol.meta.get("notes", []))}
     if dicom_sr or store is not None:
         row.update(write_sr(folder, scan, lm, cascade.bundle, vol.meta.get("series_uid"), store))
     true_lm = read_landmarks(truth) if truth is not None else None
@@ -119,5 +137,5 @@ def run_case(cascade, scan: Path, folder: Path, truth: Path | None, series: str 
         errors, fields = score(folder, pred, true_lm)
         row.update(fields)
     if echo:
-        print_table(pred, errors)
+        print_table(pred, errors, list(lm.extra[STATE]))
     return CaseResult(row, lm, errors, files)

@@ -1,40 +1,58 @@
 """Landmark Cascade: find craniofacial landmarks in CT scans (DICOM folders or NIfTI files).
 
     python run_pipeline.py                                   # built-in example (or: landmark-cascade predict)
-    python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--truth FILE ...] [--dicom-sr]
+    python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--overwrite] [--truth FILE ...] [--qc]
+    python run_pipeline.py SCAN_A SCAN_B --truth SCAN_B=TRUTH_B --out OUT_DIR    # a truth for some scans only
     python run_pipeline.py --pacs URL --study UID [--series UID] --out OUT_DIR  # DICOMweb (data/pacs.py)
 
-Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, present = inside
-the scan, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv`` and ``landmarks.mrk.json``
-for 3D Slicer, ``landmarks.json``; with ``--truth``, ``errors.csv`` (per landmark and phase:
-x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels). ``OUT_DIR/summary.csv`` has
-one row per scan. With ``--qc``: ``qc_overview.png`` (projections with all points) and
-``qc/<landmark>.png`` (axial, coronal and sagittal slices through each predicted point, the
-truth marked when given) per scan, and ``OUT_DIR/index.html`` listing the scans with their
-errors and images. Bad input: one line naming the file and the problem; a bad scan among several
-is reported (and listed in the summary's ``error`` column) while the others are processed, and
-the exit code is 2 if any failed.
+Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, the state of each
+point: ok / outside_scan / far_from_bone, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv``
+and ``landmarks.mrk.json`` for 3D Slicer, ``landmarks.json``; with a truth, ``errors.csv`` (per
+landmark and phase: x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels).
+``OUT_DIR/summary.csv`` has one row per scan, always the same columns (``cascade.pipeline.summary``:
+case, scan, error, landmarks, outside_scan, far_from_bone, read_s, predict_s, notes, phaseN_mre_mm).
+With ``--qc``: ``qc_overview.png`` and ``qc/<landmark>.png`` per scan and ``OUT_DIR/index.html``
+listing the scans with their notes, flagged landmarks, errors and images.
 
-With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0),
-runs the default bundle (``cascade/models/craniofacial``) on it and prints each landmark with its errors.
+``--truth FILE`` may be repeated: as many files as scans pair in order; ``--truth CASE=FILE`` pairs
+one scan (CASE: the scan path as given or its case name), so only some scans need a truth.
+
+``OUT_DIR/run.json`` records what the run wrote (files, command, bundle, times, version). A folder
+that holds an earlier run is refused; ``--overwrite`` deletes exactly the files its run.json lists
+first (never a file it does not list: a folder with such files is refused). The built-in example
+replaces its own earlier example output. Progress goes to stderr (a bar on a terminal, plain lines
+in a log), with each scan's reader notes. Bad input: one line naming the file and the problem; a
+bad scan among several is reported (and listed in the summary's ``error`` column) while the others
+are processed, and the exit code is 2 if any failed.
+
+With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0) in
+``OUT_DIR/inputs/example``, runs the default bundle (``cascade/models/craniofacial``) on it and
+prints each landmark with its errors.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
-
-import pandas as pd
+from typing import Callable
 
 from cascade.bundle import DEFAULT_BUNDLE
-from cascade.pipeline.case_run import FORMATS, run_case
+from cascade.pipeline.case_run import FORMATS, CaseResult, run_case
 from cascade.pipeline.naming import unique_names
+from cascade.pipeline.run_manifest import RunManifest, check_out, clear_out, command_line, files_under
+from cascade.pipeline.summary import summary_table
+from cascade.pipeline.truths import match_truths
+from cascade.progress import Progress, duration, plural
 from data.atomic import folder_lock, write_csv
 from data.errors import EXIT_BAD_INPUT, InputError, as_input_error, boundary, report
 
 EXAMPLE_SEED = 0
+EXAMPLE_INPUTS = "inputs/example"
 
 
 def make_example(out: Path) -> tuple[Path, Path]:
@@ -46,70 +64,136 @@ def make_example(out: Path) -> tuple[Path, Path]:
     return inputs / row["dicom_dir"], inputs / row["landmarks"]
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """``run_pipeline.py`` / ``landmark-cascade predict``; returns the exit code."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The options of ``run_pipeline.py``."""
+    first, _, rest = __doc__.partition("\n")
+    p = argparse.ArgumentParser(prog=prog, description=first, epilog=rest.strip("\n"),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scans", nargs="*", type=Path, help="DICOM folders, DICOM files or NIfTI files")
     p.add_argument("--models", type=Path, default=DEFAULT_BUNDLE,
                    help="model bundle (default: the shipped cascade/models/craniofacial, trained on real head CTs)")
     p.add_argument("--coarse", choices=("atlas", "network"),
                    help="first estimate: atlas registration or the phase-1 network (default: the bundle's)")
     p.add_argument("--out", type=Path, default=Path("output"), help="output folder (default: ./output)")
-    p.add_argument("--truth", type=Path, nargs="+", help="true landmark files, one per scan, in the same order")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the earlier run in --out: delete the files its run.json lists, then run")
+    p.add_argument("--truth", action="append", metavar="FILE|CASE=FILE",
+                   help="true landmarks; repeat it: one per scan in order, or CASE=FILE for the scan CASE "
+                        "(path as given or case name) only")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
     p.add_argument("--quiet", action="store_true", help="no per-landmark table")
     p.add_argument("--qc", action="store_true",
                    help="also write QC images per scan (qc_overview.png: projections with the points; "
                         "qc/<landmark>.png: three slices through each point) and OUT/index.html")
-    from data.pacs import add_arguments, open_from_args
+    from data.pacs import add_arguments
 
     add_arguments(p)  # --dicom-sr, --pacs URL --study UID, credentials and TLS options
-    args = p.parse_args(argv)
-    held = contextlib.ExitStack()  # the lock on --out
+    return p
+
+
+def checked_truths(args: argparse.Namespace) -> list[Path | None]:
+    """One truth (or None) per scan from ``--truth`` (``--pacs``: at most one, plain); each must exist."""
+    if args.pacs is not None and args.truth:
+        if len(args.truth) > 1:
+            raise InputError(args.truth[1], f"--pacs fetches one series: {plural(len(args.truth), 'truth file')} given")
+        truths: list[Path | None] = [Path(args.truth[0])]
+    else:
+        truths = match_truths(args.truth, args.scans, unique_names(args.scans))
+    for path in list(args.scans) + [t for t in truths if t is not None]:
+        if not path.exists():
+            raise InputError(path, "no such file or folder")
+    return truths
+
+
+def _notes(row: dict) -> list[str]:
+    """The reader notes of a summary row, one per entry."""
+    return [n.strip() for n in str(row.get("notes") or "").split(" | ") if n.strip()]
+
+
+def _table_below_bar(bar: Progress, work: Callable[[], CaseResult]) -> CaseResult:
+    """``work()`` with what it prints on stdout (the landmark table) held back, then printed below
+    the progress bar's line (on a terminal both share the screen)."""
+    table = io.StringIO()
     try:
-        if args.truth and len(args.truth) != max(1, len(args.scans)):
-            raise InputError(args.truth[0], f"{len(args.truth)} truth files for {len(args.scans)} scans")
-        for scan in args.scans + list(args.truth or []):
-            if not scan.exists():
-                raise InputError(scan, "no such file or folder")
+        with contextlib.redirect_stdout(table):
+            return work()
+    finally:
+        if table.getvalue():
+            bar.close()
+            sys.stdout.write(table.getvalue())
+            sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """``run_pipeline.py`` / ``landmark-cascade predict``; returns the exit code."""
+    args = parser(prog).parse_args(argv)
+    held = contextlib.ExitStack()  # the lock on --out
+    failed = 0
+    try:
+        truths = checked_truths(args)
+        example = not args.scans and args.pacs is None
+        inputs = list(args.scans) + [t for t in truths if t is not None]
+        check_out(args.out, args.overwrite, example, inputs)  # refuse before any work
+        from data.pacs import open_from_args
+
         pacs = open_from_args(args)  # --pacs: the series fetched into a temporary folder
         if pacs is not None:
             args.scans = [pacs.scan]
+            truths = truths or [None]
         from cascade.predict import Cascade
 
         with boundary(args.models, "cannot load model bundle"):
             cascade = Cascade.load(args.models, args.coarse)
         held.enter_context(folder_lock(args.out))  # one run per output folder
-        truths = list(args.truth or [])
-        if not args.scans:
+        earlier = clear_out(args.out, check_out(args.out, args.overwrite, example, inputs))  # again, under the lock
+        if earlier:
+            print(f"removed the earlier run in {args.out} ({plural(earlier, 'file')})", file=sys.stderr)
+        manifest = RunManifest(command_line(argv, prog), str(args.models), example=example)
+        if example:
             print(f"No scan given: built-in example (synthetic head CT, seed {EXAMPLE_SEED}), "
                   f"models {args.models}")
+            manifest.folders = [EXAMPLE_INPUTS]
+            manifest.write(args.out)  # before the example's inputs are written: they are this run's
             scan, truth = make_example(args.out)
             args.scans, truths = [scan], [truth]
-        rows, results, t0, failed = [], {}, time.perf_counter(), 0
-        for n, (scan, name) in enumerate(zip(args.scans, unique_names(args.scans))):
-            truth = truths[n] if truths else None
-            eta = (time.perf_counter() - t0) / n * (len(args.scans) - n) if n else 0.0
-            print(f"[{n + 1}/{len(args.scans)}] {scan}" + (f"  (about {eta:.0f} s left)" if n else ""), file=sys.stderr)
-            try:
-                result = run_case(cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc,
-                                  args.dicom_sr, pacs.store if pacs else None)
-                rows.append(result.row)
-                results[name] = result
-                print(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}", file=sys.stderr)
-            except Exception as exc:  # whatever it is: report it, go on with the other scans, fail at the end
-                failed += 1
-                err = as_input_error(scan, exc, "failed")
-                report(err)
-                rows.append({"case": name, "scan": str(scan), "error": str(err)})
-        write_csv(pd.DataFrame(rows), args.out / "summary.csv")
+        names = unique_names(args.scans)
+        manifest.cases = [{"case": name, "scan": str(scan), "scan_path": os.path.abspath(scan),
+                           "truth": None if truth is None else os.path.abspath(truth), "error": None}
+                          for scan, name, truth in zip(args.scans, names, truths)]
+        manifest.folders += names
+        manifest.write(args.out)  # status "running": these folders are this run's
+        rows, results, t0 = [], {}, time.perf_counter()
+        with Progress(len(args.scans), "scans") as bar:
+            for n, (scan, name, truth, case) in enumerate(zip(args.scans, names, truths, manifest.cases), 1):
+                bar.log(f"[{n}/{len(args.scans)}] {scan}" + (f"  (truth {truth})" if truth is not None else ""))
+                try:
+                    result = _table_below_bar(bar, partial(
+                        run_case, cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc,
+                        args.dicom_sr, pacs.store if pacs else None))
+                    rows.append(result.row)
+                    results[name] = result
+                    bar.log(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}")
+                    for note in _notes(result.row):
+                        bar.log(f"    note: {note}")
+                    bar.step(name)
+                except Exception as exc:  # whatever it is: report it, go on with the other scans, fail at the end
+                    failed += 1
+                    err = as_input_error(scan, exc, "failed")
+                    bar.log(f"error: {err}")
+                    rows.append({"case": name, "scan": str(scan), "error": str(err)})
+                    case["error"] = str(err)
+                    bar.step(f"{name} failed")
+        written = [write_csv(summary_table(rows), args.out / "summary.csv")]
         if args.qc:
             from cascade.qc.index import CaseView, write_index
 
             views = {name: CaseView.of(r.landmarks, r.errors) for name, r in results.items()}
-            print(f"QC: {write_index(args.out, rows, views=views)}")
-        print(f"summary: {args.out / 'summary.csv'}  ({len(rows) - failed} scans done, {failed} failed, "
-              f"{time.perf_counter() - t0:.1f} s)")
+            written.append(write_index(args.out, rows, views=views))
+            print(f"QC: {written[-1]}")
+        manifest.finish(args.out, [*(p.relative_to(args.out).as_posix() for p in written),
+                                   *(f for folder in manifest.folders for f in files_under(args.out, folder))])
+        print(f"summary: {args.out / 'summary.csv'}  ({plural(len(rows) - failed, 'scan')} done, {failed} failed, "
+              f"{duration(time.perf_counter() - t0)})")
     except InputError as err:
         return report(err)
     except OSError as err:  # the output folder: read-only, full, not a folder

@@ -1,23 +1,29 @@
 """Output folder names for scans: one per scan, safe, never colliding, never a reserved name."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from data.atomic import LOCK_NAME, safe_name
 
 GENERIC_FOLDERS = {"dicom", "dcm", "images", "image", "series", "scan", "ct"}
-RESERVED = {"summary.csv", "index.html", "inputs", LOCK_NAME}  # what OUT itself holds
+RESERVED = {"summary.csv", "index.html", "inputs", "run.json", LOCK_NAME}  # what OUT itself holds
 
 
 def case_name(path: Path) -> str:
     """Output folder name for a scan path (``case_7/dicom`` -> ``case_7``, ``a.nii.gz`` -> ``a``),
-    made safe by ``data.atomic.safe_name`` (stays inside OUT, never empty, ``..`` or reserved)."""
+    made safe by ``data.atomic.safe_name`` (stays inside OUT, never empty, ``..`` or reserved).
+
+    A generic name (``dicom``, ``scan``, ...) takes its parent folder's name from the path as the
+    user gave it (``os.path.abspath``: symlinks are not followed, so ``a/scan`` -> ``a`` even when
+    ``a/scan`` links to ``/elsewhere/x/ct``)."""
     name = path.name
     for suffix in (".nii.gz", ".nii", ".dcm"):
         if name.lower().endswith(suffix):
             return safe_name(name[: -len(suffix)], RESERVED)
-    if name.lower() in GENERIC_FOLDERS and path.resolve().parent.name:
-        return safe_name(path.resolve().parent.name, RESERVED)
+    parent = Path(os.path.abspath(path)).parent.name
+    if name.lower() in GENERIC_FOLDERS and parent:
+        return safe_name(parent, RESERVED)
     return safe_name(name, RESERVED)
 
 

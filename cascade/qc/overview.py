@@ -2,7 +2,8 @@
 
 ``overview_figure`` draws three maximum-intensity projections of the scan (canonical axes:
 frontal, lateral, axial) with every predicted landmark (and the truth, when given) marked and
-labelled, so a reader can judge at a glance whether predictions sit on the anatomy. Each panel
+labelled, so a reader can judge at a glance whether predictions sit on the anatomy (a cross, not a
+circle, for a point that is absent or flagged: outside the scan, far from bone). Each panel
 has orientation letters at its edges (R/L, A/P, S/I, read from the scan's LPS geometry), and
 labels of nearby points (Po, Co, Zy) are moved apart so none covers another (``place_labels``).
 ``display_window`` is the grey-level window shared with the per-landmark slices
@@ -17,6 +18,7 @@ import numpy as np
 
 from cascade.canonical import to_canonical
 from cascade.intensity import intensity_range
+from cascade.schema import STATE, flagged
 from data.atomic import atomic_path
 from data.landmarks import LandmarkSet
 from data.volume import Volume
@@ -168,10 +170,11 @@ def overview(volume: Volume, predicted: LandmarkSet, truth: LandmarkSet | None =
             if lm is None:
                 continue
             idx = can.lps_to_index(lm.coords)
-            for n, (name_, p) in enumerate(zip(lm.names, lm.present)):
+            states = lm.extra.get(STATE, [None] * len(lm.names))
+            for n, (name_, p, state) in enumerate(zip(lm.names, lm.present, states)):
                 if not np.all(np.isfinite(idx[n])):
                     continue
-                style = "o" if p else "x"
+                style = "x" if not p or flagged(state) else "o"  # a cross: absent or flagged (outside, far from bone)
                 ax.plot(idx[n, c_ax], idx[n, r_ax], style, ms=6, mfc="none", mec=colour, mew=1.5)
                 markers.append((ax, idx[n, c_ax], idx[n, r_ax]))
                 if colour == "red":

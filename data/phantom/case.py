@@ -148,7 +148,7 @@ def write_case(folder: str | Path, seed: int, *, case: PhantomCase | None = None
                        (geo.pixel_spacing, geo.pixel_spacing), slice_thickness=case.params["slice_spacing"],
                        seed=f"{uid_prefix}-{case.seed}", patient_id=f"PHANTOM_{case.seed}", description=description)
     note = f"synthetic head CT seed {case.seed}; LPS mm; exact landmarks"
-    write_landmarks(folder / "landmarks.csv", case.landmarks, description=note)
+    write_landmarks(folder / "landmarks.csv", case.landmarks)  # plain CSV: no description line
     write_landmarks(folder / "landmarks.fcsv", case.landmarks, description=note)
     with atomic_open(folder / "params.json", "w", encoding="utf-8") as fh:
         json.dump(case.params, fh, indent=1, sort_keys=True, default=_json_default)

@@ -83,7 +83,7 @@ def test_run_pipeline_on_generated_dicom(trained, tmp_path):
     truths = [str(tmp_path / "in" / r["landmarks"]) for r in rows]
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), *scans, "--models", str(bundle.path),
-                          "--out", str(out), "--truth", *truths], capture_output=True, text=True, timeout=300)
+                          "--out", str(out), *[a for t in truths for a in ("--truth", t)]], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "mean 3D error (mm): phase 1:" in res.stdout
     summary = pd.read_csv(out / "summary.csv")

@@ -146,3 +146,18 @@ def test_run_pipeline_dicom_sr(case, tmp_path, capsys):
     assert back.equals(csv, atol=1e-3)
     assert back.extra["inside"] == csv.extra["inside"]
     assert frame_of_reference_of(sr) == {case["sources"][0].FrameOfReferenceUID}
+
+
+def test_prediction_states_round_trip(case, tmp_path):
+    """A prediction's outside-scan point stays a point (present), with its inside, state and note."""
+    truth = read_landmarks(case["csv"])
+    names = truth.names[:3]
+    coords = np.nan_to_num(truth.coords[:3])
+    extra = {"inside": ["yes", "no", "yes"], "state": ["ok", "outside_scan", "far_from_bone"],
+             "note": ["", "1.5 mm below the first slice", "12 mm from the nearest bone (threshold 10 mm)"]}
+    lm = LandmarkSet(names, coords, [True, True, True], extra=extra)
+    sr = write_landmark_sr(tmp_path / "pred_sr.dcm", case["sources"], lm)
+    back = read_landmarks(sr)
+    assert back.present.tolist() == [True, True, True]
+    assert back.extra == extra
+    assert np.abs(back.coords - coords).max() < 1e-3

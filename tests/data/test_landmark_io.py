@@ -260,3 +260,66 @@ def test_unreadable_files(tmp_path: Path, make, problem: str) -> None:
     with pytest.raises(InputError, match=problem) as info:
         read_landmarks(path)
     assert str(info.value).startswith(str(path) + ": ")
+
+
+def state_set() -> LandmarkSet:
+    """A prediction-like set: one ok point, one outside the scan, one far from bone, one absent."""
+    extra = {"inside": ["yes", "no", "yes", "no"], "state": ["ok", "outside_scan", "far_from_bone", "absent"],
+             "note": ["", "1.5 mm below the first slice", "12 mm from the nearest bone (threshold 10 mm)",
+                      "no estimate"]}
+    return LandmarkSet(["A", "B", "C", "D"], [[1, 2, 3], [4, 5, -60.5], [7, 8, 9], [np.nan] * 3],
+                       [True, True, True, False], ["", "", "own text", ""], extra)
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_states_round_trip_in_every_format(tmp_path: Path, ext: str) -> None:
+    lm = state_set()
+    assert_identical(read_landmarks(write_landmarks(tmp_path / f"s.{ext}", lm, description="d")), lm)
+
+
+def test_slicer_files_place_flagged_points_unselected(tmp_path: Path) -> None:
+    lm = state_set()
+    doc = json.loads(write_landmarks(tmp_path / "s.mrk.json", lm).read_text())
+    a, b, c, d = doc["markups"][0]["controlPoints"]
+    assert (a["positionStatus"], a["visibility"], a["selected"], a["description"]) == ("defined", True, True, "")
+    assert (b["positionStatus"], b["visibility"], b["selected"], b["locked"]) == ("defined", True, False, False)
+    assert b["description"] == "outside_scan: 1.5 mm below the first slice" and b["inside"] is False
+    assert c["description"] == "far_from_bone: 12 mm from the nearest bone (threshold 10 mm); own text"
+    assert (d["positionStatus"], d["visibility"]) == ("undefined", False)
+    fcsv = write_landmarks(tmp_path / "s.fcsv", lm)
+    rows = list(csv.reader(line for line in fcsv.read_text().splitlines() if not line.startswith("#")))
+    cols = FCSV_HEAD[len("# columns = "):].strip().split(",")
+    got = [dict(zip(cols + ["inside", "state", "note"], r)) for r in rows]
+    assert [(r["vis"], r["sel"], r["lock"]) for r in got] == [("1", "1", "0"), ("1", "0", "0"), ("1", "0", "0"),
+                                                              ("0", "0", "0")]
+    assert got[1]["desc"] == "outside_scan: 1.5 mm below the first slice"
+    assert got[3]["desc"].startswith(ABSENT_MARKER)
+
+
+def test_plain_json_flags_are_booleans(tmp_path: Path) -> None:
+    doc = json.loads(write_landmarks(tmp_path / "s.json", state_set()).read_text())
+    assert [p["present"] for p in doc["landmarks"]] == [True, True, True, False]
+    assert [p["inside"] for p in doc["landmarks"]] == [True, False, True, False]
+    assert doc["landmarks"][1]["state"] == "outside_scan"
+
+
+def test_csv_has_no_comment_line_and_reads_old_files(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = write_landmarks(tmp_path / "t.csv", LandmarkSet(["A"], [[1.5, 2, 3]]), description="a note")
+    assert not path.read_text().startswith("#")
+    assert list(pd.read_csv(path).columns) == ["name", "x", "y", "z", "present"]
+    path.write_text("# description = old file\nname,x,y,z,present\nA,1.5,2,3,yes\n")  # written before
+    assert read_landmarks(path).equals(LandmarkSet(["A"], [[1.5, 2, 3]]))
+
+
+def test_rounded_changes_coordinates_by_at_most_half_the_last_decimal() -> None:
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-300, 300, (200, 3))
+    lm = LandmarkSet([f"L{n}" for n in range(200)], coords, extra={"phase1_x": list(coords[:, 0]), "t": ["a"] * 200,
+                                                                    "f": [True] * 200})
+    r = lm.rounded(4)
+    assert np.abs(r.coords - coords).max() <= 0.5e-4 + 1e-12
+    assert all(len(repr(float(v)).split(".")[1]) <= 4 for v in r.coords.ravel())
+    assert r.extra["phase1_x"] == [round(v, 4) for v in coords[:, 0]] and r.extra["t"] == lm.extra["t"]
+    assert r.extra["f"] == [True] * 200

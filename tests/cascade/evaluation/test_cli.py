@@ -117,3 +117,34 @@ def test_bad_input_from_the_shell(tmp_path):
     res = run_cli("--pred", tmp_path / "missing.fcsv", "--truth", tmp_path, "--out", tmp_path / "out")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.fcsv'}: no such file or folder"]
+
+
+def test_a_prediction_and_truth_of_different_scans_are_warned_about(example, tmp_path, capsys):
+    """Issue 13, item 5: a real CT's prediction scored against another scan's truth is never silently scored."""
+    import json
+    import shutil
+
+    from data.landmark_io import read_landmarks
+
+    run = tmp_path / "run"  # run_pipeline.py output: OUT/<case>/landmarks.csv and OUT/run.json
+    shutil.copytree(example["pred"] / "case0", run / "invesalius")
+    (run / "run.json").write_text(json.dumps({"landmark_cascade_run": 1, "status": "complete", "cases": [
+        {"case": "invesalius", "scan": "ct/invesalius-0051", "scan_path": "/data/ct/invesalius-0051", "truth": None}]}))
+    truth = read_landmarks(example["truth"] / "case0.fcsv")
+    far = tmp_path / "example.fcsv"  # the same names, 100 mm away: another scan's truth
+    write_landmarks(far, LandmarkSet(truth.names, truth.coords + [100.0, 0.0, 0.0], truth.present))
+    assert cli("--pred", run, "--truth", far, "--out", tmp_path / "r", "--no-figures") == 0
+    warnings = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: case invesalius: ")
+    assert "median distance 100 mm over 5 landmarks" in warnings[0]
+    assert "predicted from scan ct/invesalius-0051 (run.json), but scored against the truth of case 'example'" \
+        in warnings[0]
+    assert "**warning**: case invesalius" in (tmp_path / "r" / "report.md").read_text()
+    # names that disagree: warned as well
+    write_landmarks(tmp_path / "other.fcsv", LandmarkSet(["A", "B", "C", "S"], np.zeros((4, 3))))
+    assert cli("--pred", example["pred"] / "case1" / "landmarks.csv", "--truth", tmp_path / "other.fcsv",
+               "--out", tmp_path / "r2", "--no-figures") == 0
+    assert "only 1 of the truth's 4 landmark names are in the prediction" in capsys.readouterr().err
+    # the matching cases of the example: no warning
+    assert cli("--pred", example["pred"], "--truth", example["truth"], "--out", tmp_path / "r3", "--no-figures") == 0
+    assert "warning" not in capsys.readouterr().err

@@ -34,7 +34,7 @@ def test_signed_absolute_and_3d_errors_by_hand():
     assert (row.dx_mm, row.dy_mm, row.dz_mm) == (3.0, -4.0, 12.0)
     assert (row.abs_dx_mm, row.abs_dy_mm, row.abs_dz_mm) == (3.0, 4.0, 12.0)
     assert row.error_mm == 13.0 and row.error_px == 26.0 and row.nme == 13.0
-    assert row.status == OK and row.inside is True and row.phase == "phase1" and row.case == ""
+    assert row.status == OK and row.inside == "yes" and row.phase == "phase1" and row.case == ""
 
 
 def test_paper_pixels_and_anisotropic_pixels():
@@ -90,7 +90,7 @@ def test_absent_in_truth_skipped_and_counted():
 
 def test_outside_scan_is_a_failure_but_its_error_counts_in_mre():
     e = one_phase([[1, 0, 0], [0.5, 0, 0]], [[0, 0, 0], [0, 0, 0]], inside=[True, False])
-    assert e.status.tolist() == [OK, OUTSIDE] and e.inside.tolist() == [True, False]
+    assert e.status.tolist() == [OK, OUTSIDE] and e.inside.tolist() == ["yes", "no"]
     s = summary_row(e, pck=[1.0])
     assert s["n_outside_scan"] == 1 and s["n"] == 2
     assert s["mre_mm"] == 0.75  # its distance is real
@@ -171,3 +171,13 @@ def test_find_and_pair_cases(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty: no landmark files"):
         find_cases(tmp_path / "empty")
+
+
+def test_errors_csv_writes_inside_as_yes_no(tmp_path):
+    from data.atomic import write_csv
+
+    truth = LandmarkSet(["A", "B", "C"], [[0, 0, 0], [1, 0, 0], [2, 0, 0]])
+    est = np.array([[[0, 0, 1], [1, 0, 1], [np.nan] * 3]], float)
+    write_csv(error_table(["A", "B", "C"], est, truth, inside=[True, False, True]), tmp_path / "errors.csv")
+    back = pd.read_csv(tmp_path / "errors.csv", keep_default_na=False)
+    assert back["inside"].tolist() == ["yes", "no", ""]

@@ -29,6 +29,6 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, case):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     expected = {"missing scan": "nope: no such file or folder", "missing truth": "t.csv: no such file or folder",
-                "truth count": "1 truth files for 2 scans", "not a bundle": "not a model bundle"}[case]
+                "truth count": "1 truth file for 2 scans", "not a bundle": "not a model bundle"}[case]
     assert expected in lines[0]
     assert not out.exists()

@@ -51,7 +51,8 @@ def test_a_failing_scan_never_stops_the_batch(tmp_path, scans, monkeypatch, caps
     out = tmp_path / "out"
     rc = pipeline(*[scans[k] for k in ("boom", "good", "blank", "nan")], "--out", out, "--quiet", "--qc")
     assert rc == 2
-    lines = errors(capsys)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
     assert len(lines) == 2
     assert lines[0] == f"error: {scans['boom']}: failed: unexpected RuntimeError: reader bug second line"
     assert lines[1] == f"error: {scans['blank']}: blank scan: every voxel is 0"
@@ -62,7 +63,16 @@ def test_a_failing_scan_never_stops_the_batch(tmp_path, scans, monkeypatch, caps
     for case in ("good", "a_b_c"):
         assert len(pd.read_csv(out / case / "landmarks.csv")) == 16 and (out / case / "qc_overview.png").exists()
     assert not (out / "boom").exists() and not (out / "blank").exists()
-    assert "a_b_c" in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "a_b_c" in index
+    # issue 13: the reader's notes reach the console (with that scan's progress lines) and the QC index
+    note = summary.loc[3, "notes"]
+    scan_lines = err.split(f"] {scans['nan']}", 1)[1].splitlines()
+    assert f"    note: {note}" in scan_lines[:4]
+    assert "Reader notes:" in index and note in index
+    # summary.csv: the failed scans' counts are empty cells, the others stay integers
+    assert "16.0" not in (out / "summary.csv").read_text()
+    assert pd.read_csv(out / "summary.csv", dtype_backend="numpy_nullable")["landmarks"].dtype == "Int64"
 
 
 @pytest.mark.parametrize("breakage,expected", [

@@ -209,7 +209,7 @@ def test_run_pipeline_qc(tmp_path, monkeypatch):
     bad = tmp_path / "in" / "empty"
     bad.mkdir()
     out = tmp_path / "out"
-    code = run_pipeline.main([str(tmp_path / "in" / row["dicom_dir"]), str(bad), "--truth", str(truth), str(truth),
+    code = run_pipeline.main([str(tmp_path / "in" / row["dicom_dir"]), str(bad), "--truth", str(truth), "--truth", str(truth),
                               "--out", str(out), "--qc", "--quiet"])
     assert code == 2  # the empty folder failed, the other scan was processed
     case = out / "head"

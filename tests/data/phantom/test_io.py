@@ -201,3 +201,16 @@ def test_manifest_of_landmark_files_only(tmp_path):
     assert df["landmarks"].tolist() == [str((tmp_path / "a/points.fcsv").resolve())] and df["scan"].tolist() == [""]
     with pytest.raises(InputError, match="lacks column"):
         read_manifest(tmp_path / "m.csv")
+
+
+def test_truth_csv_has_no_comment_line(tmp_path):
+    """A plain ``pandas.read_csv`` of the truth file gives its columns (no ``# description`` junk column)."""
+    import pandas as pd
+
+    write_case(tmp_path / "c", 4, **SMALL)
+    path = tmp_path / "c" / "landmarks.csv"
+    assert not path.read_text().startswith("#")
+    df = pd.read_csv(path)
+    assert list(df.columns) == ["name", "x", "y", "z", "present", "description"]
+    assert read_landmarks(path).names == df["name"].tolist()
+    assert read_landmarks(tmp_path / "c" / "landmarks.fcsv").names == df["name"].tolist()
