@@ -25,17 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.steps import evaluate_into, reuse_or_make, timed  # noqa: E402
+from bench.steps import QUICK_PHANTOM, evaluate_into, phantom_dataset as dataset, timed  # noqa: E402
 
 PAPER_PX = (11.60, 4.66, 2.88)
-
-
-def dataset(folder: Path, cases: int, seed: int, options: dict) -> Path:
-    """The manifest of ``cases`` generated cases in ``folder`` (reused when complete and same seed)."""
-    from data.phantom import generate_dataset
-
-    return reuse_or_make(folder, {"cases": cases, "seed": seed, **options}, lambda: generate_dataset(
-        folder, cases, seed, progress=lambda line: print("  " + line, file=sys.stderr), **options))
 
 
 def train(manifest: Path, bundle: Path, quick: bool) -> None:
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     options: dict = {}
     if args.quick:
         args.train_cases, args.test_cases = 6, 2
-        options = {"size": 96, "pixel_spacing": 2.5, "slice_spacing": 3.0}
+        options = dict(QUICK_PHANTOM)
     times: dict = {}
     t0 = time.perf_counter()
     bundle = args.models

@@ -29,6 +29,17 @@ def reuse_or_make(folder: Path, key: dict[str, Any], make: Callable[[], Path]) -
     return manifest
 
 
+QUICK_PHANTOM = {"size": 96, "pixel_spacing": 2.5, "slice_spacing": 3.0}  # small heads for --quick smoke runs
+
+
+def phantom_dataset(folder: Path, cases: int, seed: int, options: dict) -> Path:
+    """The manifest of ``cases`` generated synthetic heads in ``folder`` (reused when complete, same seed)."""
+    from data.phantom import generate_dataset
+
+    return reuse_or_make(folder, {"cases": cases, "seed": seed, **options}, lambda: generate_dataset(
+        folder, cases, seed, progress=lambda line: print("  " + line, file=sys.stderr), **options))
+
+
 def evaluate_into(pred: Path, truth: Path, report: Path):
     """``cascade.evaluation.cli`` of ``pred`` against ``truth`` written into ``report``: (result, summary, paths)."""
     from cascade.evaluation.cli import evaluate, write_outputs

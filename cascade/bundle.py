@@ -143,6 +143,17 @@ class Bundle:
             raise InputError(self.path / MANIFEST, "coarse stage 'atlas' but the bundle lists no atlases")
         return load_atlases(self.path / "atlases", files)
 
+    def calibration(self):
+        """The uncertainty calibration measured for this bundle (``info["calibration"]``, written by
+        ``bench/confidence.py --write``), else the uncalibrated default (``cascade.confidence``)."""
+        from cascade.confidence import Calibration
+
+        c = self.info.get("calibration") or {}
+        try:
+            return Calibration(**{k: float(c[k]) for k in ("scale", "atlas_weight", "shape_weight", "review_mm") if k in c})
+        except (TypeError, ValueError) as exc:
+            raise InputError(self.path / MANIFEST, f"bad uncertainty calibration {c!r}: {exc}") from None
+
     def load_model(self, phase: int, landmark: int | None = None):
         """Load one trained model (``safe_mode=True``, not compiled)."""
         from cascade.networks.build import load_model

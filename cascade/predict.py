@@ -6,6 +6,7 @@
     pred.estimates        # (3, N, 3): after phase 1, 2 and 3
     pred.inside           # (N,) whether the final estimate lies inside the scanned volume
     pred.bone_mm          # (N,) CT: distance to the nearest bone (cascade.bone_distance), else None
+    pred.confidence       # per-landmark uncertainty (mm) and its parts (cascade.confidence)
     lm = pred.landmark_set(vol)   # the prediction file's landmark set (cascade.schema)
 
 Each phase's input and decoding is its stage's (``cascade.stages``); all 16 (N) crops of a
@@ -21,7 +22,8 @@ import numpy as np
 from cascade.bone_distance import FAR_MM, bone_distances, bone_hu, checks_bone, far_note
 from cascade.bundle import Bundle
 from cascade.case import Case
-from cascade.schema import ABSENT, COORD_DECIMALS, FAR_FROM_BONE, OK, OUTSIDE_SCAN, prediction_columns
+from cascade.confidence import Calibration, Confidence, atlas_spread, rms_spread, shape_spread, start_offsets
+from cascade.schema import ABSENT, COORD_DECIMALS, FAR_FROM_BONE, OK, OUTSIDE_SCAN, UNCERTAIN, prediction_columns
 from data.errors import InputError
 from data.landmarks import LandmarkSet
 from data.volume import Volume
@@ -50,10 +52,14 @@ def outside_note(volume: Volume, point: np.ndarray) -> str:
 
 
 def point_states(volume: Volume, points: np.ndarray, inside: np.ndarray,
-                 bone_mm: np.ndarray | None = None, far_mm: float = FAR_MM) -> tuple[list[str], list[str]]:
+                 bone_mm: np.ndarray | None = None, far_mm: float = FAR_MM,
+                 confidence: Confidence | None = None) -> tuple[list[str], list[str]]:
     """``state`` and ``note`` of each final estimate (``cascade.schema.STATES``): ``absent``
     without coordinates, ``outside_scan`` when not ``inside``, ``far_from_bone`` when
-    ``bone_mm`` (N,) exceeds ``far_mm``, else ``ok`` (note '')."""
+    ``bone_mm`` (N,) exceeds ``far_mm``, ``uncertain`` when ``confidence`` flags it for review,
+    else ``ok`` (note ''). The first that applies wins."""
+    review = confidence.review if confidence is not None else np.zeros(len(inside), bool)
+    reasons = confidence.reasons() if confidence is not None else [""] * len(inside)
     states, notes = [], []
     for n, p in enumerate(np.asarray(points, float).reshape(-1, 3)):
         if not np.all(np.isfinite(p)):
@@ -62,6 +68,8 @@ def point_states(volume: Volume, points: np.ndarray, inside: np.ndarray,
             states.append(OUTSIDE_SCAN), notes.append(outside_note(volume, p))
         elif bone_mm is not None and bone_mm[n] > far_mm:
             states.append(FAR_FROM_BONE), notes.append(far_note(float(bone_mm[n]), far_mm))
+        elif review[n]:
+            states.append(UNCERTAIN), notes.append(reasons[n])
         else:
             states.append(OK), notes.append("")
     return states, notes
@@ -79,6 +87,8 @@ class Prediction:
     inside: np.ndarray  # (N,)
     seconds: dict[str, float] = field(default_factory=dict)
     bone_mm: np.ndarray | None = None  # (N,)
+    confidence: Confidence | None = None
+    tta_mean: np.ndarray | None = None  # (N, 3) mean of the last phase's test-time answers
 
     @property
     def final(self) -> np.ndarray:
@@ -86,11 +96,12 @@ class Prediction:
 
     def states(self, volume: Volume) -> tuple[list[str], list[str]]:
         """``state`` and ``note`` of each final estimate (:func:`point_states`)."""
-        return point_states(volume, self.final, self.inside, self.bone_mm)
+        return point_states(volume, self.final, self.inside, self.bone_mm, confidence=self.confidence)
 
     def landmark_set(self, volume: Volume) -> LandmarkSet:
         """Final estimates as a LandmarkSet with the prediction file's extra columns (``cascade.schema``):
-        voxel k/i/j, each phase's estimate, ``inside``, ``state`` and ``note``.
+        voxel k/i/j, each phase's estimate, ``inside``, ``state``, ``note``, ``review`` and
+        ``uncertainty_mm`` (when measured).
 
         Every estimate is a point (``present`` True; False only without coordinates): one outside
         the scan is kept where the model put it, never clipped, with ``inside`` = no and state
@@ -98,7 +109,8 @@ class Prediction:
         """
         final = np.asarray(self.final, float)
         states, notes = self.states(volume)
-        extra = prediction_columns(self.estimates, self.inside, volume.lps_to_index(final), states, notes)
+        unc = self.confidence.uncertainty_mm if self.confidence is not None else None
+        extra = prediction_columns(self.estimates, self.inside, volume.lps_to_index(final), states, notes, unc)
         present = np.all(np.isfinite(final), axis=1)
         return LandmarkSet(self.names, final.copy(), present, extra=extra).rounded(COORD_DECIMALS)
 
@@ -106,19 +118,24 @@ class Prediction:
 class Cascade:
     """The trained models of a bundle, loaded once, applied to any number of scans."""
 
-    def __init__(self, bundle: Bundle, coarse: str | None = None) -> None:
-        """``coarse``: "network" or "atlas" to override the bundle's coarse-stage method."""
+    def __init__(self, bundle: Bundle, coarse: str | None = None, calibration: Calibration | None = None) -> None:
+        """``coarse``: "network" or "atlas" to override the bundle's coarse-stage method;
+        ``calibration``: of the uncertainty (default: the bundle's, else ``Calibration()``)."""
         from cascade.tf_runtime import import_tensorflow
 
         tf = import_tensorflow()
         self.bundle = bundle
         self.coarse = coarse or bundle.config.coarse.method
+        self.calibration = calibration or bundle.calibration()
         self.prior = None
         self.last_prior: dict | None = None  # the atlas stage's details for the last scan (per-atlas estimates)
         if self.coarse == "atlas":
             from cascade.coarse.atlas import AtlasPrior
 
             self.prior = AtlasPrior(bundle.load_atlases(), bundle.names, bundle.config.coarse)
+        atlases = self.prior.atlases if self.prior is not None else bundle.load_atlases() if bundle.info.get("atlases") else []
+        self.references = [a.landmarks.subset(bundle.names, missing_ok=True) for a in atlases]  # shapes of labelled heads
+        self.references = [np.where(r.present[:, None], r.coords, np.nan) for r in self.references]
         self.stages = {p: bundle.stage(p) for p in ((1, 2, 3) if self.coarse == "network" else (2, 3))}
         self.models = {p: [bundle.load_model(p)] if s.shared else [bundle.load_model(p, n) for n in range(len(bundle.names))]
                        for p, s in self.stages.items()}
@@ -127,8 +144,8 @@ class Cascade:
                         for p, ms in self.models.items()}
 
     @classmethod
-    def load(cls, path, coarse: str | None = None) -> "Cascade":
-        return cls(Bundle.open(path), coarse)
+    def load(cls, path, coarse: str | None = None, calibration: Calibration | None = None) -> "Cascade":
+        return cls(Bundle.open(path), coarse, calibration)
 
     def _coarse(self, case: Case, volume: Volume) -> np.ndarray:
         if self.prior is not None:
@@ -158,10 +175,30 @@ class Cascade:
             t = time.perf_counter()
             est.append(self.run_stage(phase, case, est[-1]))
             seconds[f"phase{phase}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        confidence, tta_mean = self.confidence(case, est)
+        seconds["confidence"] = time.perf_counter() - t
         estimates = np.stack(est)
         bone = None
         if checks_bone(self.bundle.config, volume):  # CT-trained bundle on a CT: flag points in the air
             t = time.perf_counter()
             bone = bone_distances(volume, estimates[-1], bone_hu(self.bundle.config))
             seconds["bone_check"] = time.perf_counter() - t
-        return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds, bone)
+        return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds, bone,
+                          confidence, tta_mean)
+
+    def confidence(self, case: Case, est: list[np.ndarray]) -> tuple[Confidence, np.ndarray]:
+        """The last phase run again from shifted starts around the previous estimate (one batch),
+        the atlases' disagreement and the last move (``cascade.confidence``); and the mean answer."""
+        stage = self.stages[3]
+        n = len(est[-1])
+        offsets = start_offsets(case.volume.directions, stage.cfg.shift_mm)
+        starts = (est[-2][None] + offsets[:, None]).reshape(-1, 3)
+        ids = np.tile(np.arange(n), len(offsets))
+        shifted = stage.predict(self.forward[3], case, starts, ids, n).reshape(len(offsets), n, 3)
+        answers = np.concatenate([est[-1][None], shifted])
+        per_atlas = self.last_prior.get("per_atlas") if self.prior is not None and self.last_prior else None
+        limit = float(stage.cfg.shift_mm) * np.sqrt(3.0)
+        conf = Confidence(rms_spread(answers), atlas_spread(per_atlas, est[0]), shape_spread(est[-1], self.references),
+                          np.linalg.norm(est[-1] - est[-2], axis=1), limit, self.calibration)
+        return conf, answers.mean(0)

@@ -6,7 +6,9 @@ index ``k, i, j`` of the final point, each phase's estimate ``phase1_x .. phase3
 ``inside`` (yes/no: whether the final estimate lies inside the scanned volume; a JSON boolean in
 ``.json`` / ``.mrk.json``), ``state`` (one of :data:`STATES`, the same spelling in every file) and
 ``note`` (a short reason for a state other than ``ok``, e.g. ``1.5 mm below the first slice`` or
-``12 mm from the nearest bone (threshold 10 mm)``; empty for ``ok``).
+``12 mm from the nearest bone (threshold 10 mm)``; empty for ``ok``), ``review`` (yes/no: yes for
+every state other than ``ok``) and ``uncertainty_mm`` (``cascade.confidence``: the error is below
+it for about 90 % of landmarks on validation data).
 
 Every prediction has a point (``present`` = yes), also outside the scan or far from bone: the
 estimate is kept where the model put it, never clipped. ``absent`` (no point, ``present`` = no) is
@@ -33,13 +35,15 @@ INSIDE = "inside"
 FINAL = "final"
 YES, NO = "yes", "no"
 STATE, NOTE = "state", "note"
-OK, OUTSIDE_SCAN, FAR_FROM_BONE, ABSENT = "ok", "outside_scan", "far_from_bone", "absent"
+OK, OUTSIDE_SCAN, FAR_FROM_BONE, UNCERTAIN, ABSENT = "ok", "outside_scan", "far_from_bone", "uncertain", "absent"
 STATES = {
-    OK: "a point inside the scan (and, on CT, near bone)",
+    OK: "a point inside the scan (and, on CT, near bone) whose uncertainty is below the review threshold",
     OUTSIDE_SCAN: "the estimate lies outside the scanned volume: kept where the model put it, never clipped",
     FAR_FROM_BONE: "CT: the estimate lies inside the scan but far from any bone (e.g. in the air in front of the face)",
+    UNCERTAIN: "the estimate's uncertainty (cascade.confidence) is above the review threshold: check it by hand",
     ABSENT: "no point (a landmark file that does not place this landmark)",
 }
+UNCERTAINTY, REVIEW = "uncertainty_mm", "review"  # columns: uncertainty in mm; yes when the state is not ok
 COORD_DECIMALS = 4  # 0.1 micrometre: far below any scanner's resolution, short enough to read
 _PHASE_COL = re.compile(r"^phase(\d+)_([xyz])$")
 
@@ -60,12 +64,15 @@ def yes_no(flags: Iterable[bool]) -> list[str]:
 
 
 def prediction_columns(estimates: np.ndarray, inside: np.ndarray, voxel: np.ndarray | None = None,
-                       states: Sequence[str] | None = None, notes: Sequence[str] | None = None) -> dict[str, list]:
+                       states: Sequence[str] | None = None, notes: Sequence[str] | None = None,
+                       uncertainty: Sequence[float] | None = None) -> dict[str, list]:
     """Extra columns of a prediction: voxel index (if given), each phase's estimate, ``inside``,
-    and (if given) ``state`` and ``note``, in that order (the file's column order).
+    and (if given) ``state``, ``note``, ``review``, then ``uncertainty_mm``, in that order (the
+    file's column order).
 
     ``estimates`` (phases, N, 3) LPS mm; ``inside`` (N,) for the final estimate; ``voxel`` (N, 3);
-    ``states`` (N,) values of :data:`STATES`; ``notes`` (N,) text ('' for ``ok``)."""
+    ``states`` (N,) values of :data:`STATES`; ``notes`` (N,) text ('' for ``ok``);
+    ``uncertainty`` (N,) mm. ``review`` is ``yes`` for every state other than ``ok``."""
     extra: dict[str, list] = {}
     if voxel is not None:
         extra.update({c: list(voxel[:, a]) for a, c in enumerate(VOXEL_COLUMNS)})
@@ -78,6 +85,9 @@ def prediction_columns(estimates: np.ndarray, inside: np.ndarray, voxel: np.ndar
             raise ValueError(f"unknown landmark state(s) {unknown}; expected one of {', '.join(STATES)}")
         extra[STATE] = list(states)
         extra[NOTE] = [str(n) for n in (notes if notes is not None else [""] * len(states))]
+        extra[REVIEW] = yes_no(flagged(s) for s in states)
+    if uncertainty is not None:
+        extra[UNCERTAINTY] = [float(u) for u in uncertainty]
     return extra
 
 

@@ -150,16 +150,22 @@ class LocalStage:
         x, y = sampler.batch(np.random.default_rng([seed, 10**6]), min(self.VAL_CROPS_MAX, 4 * len(sampler.pairs)))
         return self._model_inputs(x), y
 
-    def predict(self, forwards: Sequence[Callable], case: Case, previous: np.ndarray) -> np.ndarray:
-        """(N, 3) LPS mm estimates from crops around ``previous`` (N, 3); all crops in one batch
-        for a shared model, one per model otherwise."""
+    def predict(self, forwards: Sequence[Callable], case: Case, previous: np.ndarray,
+                landmarks: Sequence[int] | None = None, n_landmarks: int | None = None) -> np.ndarray:
+        """(M, 3) LPS mm estimates from crops around ``previous`` (M, 3); all crops in one batch
+        for a shared model, one per model otherwise.
+
+        ``landmarks`` (M,): the landmark index of each crop (default ``0..M-1``: one crop per
+        landmark), so several crops of one landmark (test-time shifts) go through in one call;
+        ``n_landmarks``: the set's size (default M)."""
         crops, affines = zip(*[self.inputs(case, c) for c in previous])
         x = np.stack(crops)
-        n = len(previous)
+        ids = np.arange(len(previous)) if landmarks is None else np.asarray(landmarks, int)
         if self.cfg.shared:
-            y = np.asarray(forwards[0]({"image": x, "landmark": np.eye(n, dtype=np.float32)}), float)
+            onehot = np.eye(n_landmarks or len(previous), dtype=np.float32)[ids]
+            y = np.asarray(forwards[0]({"image": x, "landmark": onehot}), float)
         else:
-            y = np.concatenate([np.asarray(f(x[i:i + 1]), float) for i, f in enumerate(forwards)])
+            y = np.concatenate([np.asarray(forwards[n](x[i:i + 1]), float) for i, n in enumerate(ids)])
         return np.stack([self.decode(t, a) for a, t in zip(affines, y)])
 
 

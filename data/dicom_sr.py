@@ -21,6 +21,9 @@ group per landmark, in the landmark set's order:
   ``(NOTE, 99LMCASCADE, "Landmark state note")``. On read, such a group's point is present unless
   its state is ``absent``; a group without a state (a truth set, an older SR) is present only when
   inside (evaluation Yes), as before.
+* When the set has an ``uncertainty_mm`` column (``cascade.confidence``), each group carries a NUM
+  measurement ``(UNCERT, 99LMCASCADE, "Landmark uncertainty")`` in mm (UCUM ``mm``); read back as
+  ``uncertainty_mm``, with ``review`` (yes for every state but ``ok``) from the state.
 
 Landmark concepts come from ``data/landmark_codes.csv``: standard codes where DICOM PS3.16 has
 one (Nasion: ``(264779, FMA)``, as in CID 1002), else the project's private coding scheme
@@ -50,7 +53,7 @@ from pydicom.uid import generate_uid
 
 from data.atomic import atomic_path
 from data.errors import InputError
-from cascade.schema import ABSENT, INSIDE, NOTE, STATE, YES, yes_no
+from cascade.schema import ABSENT, INSIDE, NOTE, REVIEW, STATE, UNCERTAINTY, YES, flagged, yes_no
 from data.landmarks import LandmarkSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +69,7 @@ COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 INSIDE_KEY = ("INSIDE", SCHEME)
 STATE_KEY = ("STATE", SCHEME)
 NOTE_KEY = ("NOTE", SCHEME)
+UNCERT_KEY = ("UNCERT", SCHEME)
 _YES, _NO = codes.SCT.Yes, codes.SCT.No  # (373066001, SCT) / (373067005, SCT), CID 230
 _LATERALITY = {"R": codes.SCT.Right, "L": codes.SCT.Left}
 
@@ -166,7 +170,9 @@ def build_landmark_sr(sources: Sequence[Dataset], landmarks: LandmarkSet, *,
     inside_name = hd.sr.CodedConcept(INSIDE_KEY[0], INSIDE_KEY[1], "Inside scanned volume")
     state_name = hd.sr.CodedConcept(STATE_KEY[0], STATE_KEY[1], "Landmark state")
     note_name = hd.sr.CodedConcept(NOTE_KEY[0], NOTE_KEY[1], "Landmark state note")
+    uncert_name = hd.sr.CodedConcept(UNCERT_KEY[0], UNCERT_KEY[1], "Landmark uncertainty")
     inside_col, states = landmarks.extra.get(INSIDE), landmarks.extra.get(STATE)
+    uncertainty = landmarks.extra.get(UNCERTAINTY)
     notes = landmarks.extra.get(NOTE) or [""] * len(landmarks)
     groups = []
     for n, name in enumerate(landmarks.names):
@@ -183,8 +189,11 @@ def build_landmark_sr(sources: Sequence[Dataset], landmarks: LandmarkSet, *,
             evaluation.append(hd.sr.QualitativeEvaluation(
                 name=state_name, value=hd.sr.CodedConcept(str(states[n]), SCHEME, str(states[n]))))
         xyz = landmarks.coords[n]
+        measurements = None
+        if uncertainty is not None and np.isfinite(float(uncertainty[n])):
+            measurements = [hd.sr.Measurement(name=uncert_name, value=float(uncertainty[n]), unit=codes.UCUM.Millimeter)]
         common = dict(tracking_identifier=tracking, finding_type=finding, finding_sites=sites,
-                      algorithm_id=algorithm, qualitative_evaluations=evaluation)
+                      algorithm_id=algorithm, qualitative_evaluations=evaluation, measurements=measurements)
         if np.all(np.isfinite(xyz)):
             region = hd.sr.ImageRegion3D(graphic_type=hd.sr.GraphicTypeValues3D.POINT,
                                          graphic_data=np.asarray([xyz], float), frame_of_reference_uid=frame_uid)
@@ -253,10 +262,11 @@ def _children(item: Dataset) -> list[Dataset]:
     return list(item.get("ContentSequence", []))
 
 
-def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, str, bool, str | None, str]:
-    """(name, xyz, present, finding meaning, inside, state or None, note) of one measurement group."""
+def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, str, bool, str | None, str, float | None]:
+    """(name, xyz, present, finding meaning, inside, state or None, note, uncertainty mm or None) of one
+    measurement group."""
     where = f"measurement group {n}"
-    name, xyz, inside, meaning, state, note = None, [np.nan] * 3, None, "", None, ""
+    name, xyz, inside, meaning, state, note, uncertainty = None, [np.nan] * 3, None, "", None, "", None
     for item in _children(group):
         concept = _code_key(item, "ConceptNameCodeSequence")
         if concept == _key(codes.DCM.TrackingIdentifier) and item.ValueType == "TEXT":
@@ -276,12 +286,14 @@ def _group(path: Path, n: int, group: Dataset) -> tuple[str, list[float], bool, 
             state = str(item.ConceptCodeSequence[0].CodeValue)
         elif concept == NOTE_KEY and item.ValueType == "TEXT":
             note = str(item.TextValue)
+        elif concept == UNCERT_KEY and item.ValueType == "NUM" and item.get("MeasuredValueSequence"):
+            uncertainty = float(item.MeasuredValueSequence[0].NumericValue)
     if not name:
         raise InputError(path, f"{where}: no tracking identifier (landmark name)")
     finite = bool(np.all(np.isfinite(xyz)))
     inside = finite if inside is None else inside
     present = finite and (state != ABSENT if state is not None else inside)
-    return name, xyz, present, meaning, inside, state, note
+    return name, xyz, present, meaning, inside, state, note, uncertainty
 
 
 def read_landmark_sr(path: str | Path) -> LandmarkSet:
@@ -320,7 +332,10 @@ def read_landmark_sr(path: str | Path) -> LandmarkSet:
     present = np.array([r[2] for r in rows], bool)
     extra = {INSIDE: yes_no(r[4] for r in rows)}
     if any(r[5] is not None for r in rows):
-        extra.update({STATE: [r[5] or "" for r in rows], NOTE: [r[6] for r in rows]})
+        extra.update({STATE: [r[5] or "" for r in rows], NOTE: [r[6] for r in rows],
+                      REVIEW: yes_no(flagged(r[5]) for r in rows)})
+    if any(r[7] is not None for r in rows):
+        extra[UNCERTAINTY] = [np.nan if r[7] is None else r[7] for r in rows]
     return LandmarkSet(names, np.array([r[1] for r in rows], float), present, [r[3] for r in rows], extra)
 
 

@@ -19,8 +19,8 @@ Absent landmarks (``present == False``: no point):
 
 Point states (the ``state`` / ``note`` extra columns of a prediction, ``cascade.schema``): every
 present point is placed in the Slicer files (``.fcsv`` ``vis = 1``; ``.mrk.json``
-``positionStatus`` ``"defined"``, ``visibility`` true), also ``outside_scan`` and
-``far_from_bone`` ones. The rule: a point whose state is ``ok`` (or that has no state: truth,
+``positionStatus`` ``"defined"``, ``visibility`` true), also ``outside_scan``,
+``far_from_bone`` and ``uncertain`` ones. The rule: a point whose state is ``ok`` (or that has no state: truth,
 raters) is written selected, unlocked, with its own description; a point with another state is
 written **not selected** (``sel = 0`` / ``"selected": false``: Slicer draws it in the unselected
 colour), unlocked, and its description starts with ``"<state>: <note>"`` (e.g.
@@ -31,7 +31,7 @@ so every format reads back the same descriptions, states and notes.
 Extra per-landmark columns (``LandmarkSet.extra``) are written after the standard columns (CSV,
 ``.fcsv``) or as extra keys of each point (JSON, ``.mrk.json``, which the schema allows). Text
 formats read them back as strings; JSON keeps their JSON types, except the flag columns
-(:data:`FLAG_COLUMNS`: ``inside``), held as ``yes``/``no`` text, written as ``yes``/``no`` in
+(:data:`FLAG_COLUMNS`: ``inside``, ``review``), held as ``yes``/``no`` text, written as ``yes``/``no`` in
 CSV and ``.fcsv`` and as JSON booleans in ``.json`` / ``.mrk.json``, and read back as ``yes``/``no``
 from every format.
 
@@ -60,7 +60,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from cascade.schema import INSIDE, NO, NOTE, STATE, YES, flagged
+from cascade.schema import INSIDE, NO, NOTE, REVIEW, STATE, YES, flagged
 from data.atomic import atomic_open, neutralise_cell, restore_cell
 from data.errors import InputError
 from data.landmarks import LandmarkSet
@@ -187,7 +187,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-FLAG_COLUMNS = (INSIDE,)  # extra columns of yes/no flags: JSON booleans in .json / .mrk.json, yes/no text in memory
+FLAG_COLUMNS = (INSIDE, REVIEW)  # extra columns of yes/no flags: JSON booleans in .json / .mrk.json, yes/no text in memory
 
 
 def _text_flag(value: Any) -> Any:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from cascade.bone_distance import ct_trained, scan_is_ct
 from cascade.evaluation.metrics import phase_mre
-from cascade.schema import FAR_FROM_BONE, OK, OUTSIDE_SCAN, STATE, phase_label
+from cascade.schema import FAR_FROM_BONE, OK, OUTSIDE_SCAN, STATE, UNCERTAIN, UNCERTAINTY, flagged, phase_label
 from data.atomic import write_csv
 from data.landmarks import LandmarkSet
 from data.volume import Volume
@@ -41,9 +41,11 @@ def write_prediction(folder: Path, lm: LandmarkSet, scan: Path) -> list[Path]:
 
 
 def state_counts(lm: LandmarkSet) -> dict[str, int]:
-    """Summary fields: ``landmarks`` and how many are ``outside_scan`` / ``far_from_bone``."""
+    """Summary fields: ``landmarks``, how many to ``review`` (any state but ``ok``) and how many are
+    ``outside_scan`` / ``far_from_bone`` / ``uncertain``."""
     states = list(lm.extra.get(STATE, []))
-    return {"landmarks": len(lm), OUTSIDE_SCAN: states.count(OUTSIDE_SCAN), FAR_FROM_BONE: states.count(FAR_FROM_BONE)}
+    return {"landmarks": len(lm), "review": sum(map(flagged, states)), OUTSIDE_SCAN: states.count(OUTSIDE_SCAN),
+            FAR_FROM_BONE: states.count(FAR_FROM_BONE), UNCERTAIN: states.count(UNCERTAIN)}
 
 
 def modality_notes(cascade, vol: Volume) -> list[str]:
@@ -85,20 +87,23 @@ def score(folder: Path, pred, truth: LandmarkSet) -> tuple[pd.DataFrame, dict]:
     return errors, {f"{p}_mre_mm": round(v, 3) for p, v in phase_mre(errors).items()}
 
 
-def print_table(pred, errors: pd.DataFrame | None, states: list[str] | None = None) -> None:
-    """Final estimates with their state (``ok``, ``outside_scan``, ...), and per-phase 3D errors when
-    the truth is known. Without ``states``, the state is ``ok`` or ``outside_scan`` from ``pred.inside``."""
+def print_table(pred, errors: pd.DataFrame | None, states: list[str] | None = None,
+                uncertainty: list[float] | None = None) -> None:
+    """Final estimates with their uncertainty (mm, when measured) and state (``ok``, ``outside_scan``,
+    ...), and per-phase 3D errors when the truth is known. Without ``states``, the state is ``ok`` or
+    ``outside_scan`` from ``pred.inside``."""
     labels = [phase_label(p) for p in range(1, len(pred.estimates) + 1)]
     if states is None:
         states = [OK if v else OUTSIDE_SCAN for v in pred.inside]
     width = max([len("state")] + [len(s) for s in states]) + 2
-    head = f"{'name':<6}{'x':>9}{'y':>9}{'z':>9}  {'state':<{width}}"
+    head = f"{'name':<6}{'x':>9}{'y':>9}{'z':>9}" + ("   +-mm" if uncertainty is not None else "") + f"  {'state':<{width}}"
     if errors is not None:
         head += "".join(f"{f'err{p} mm':>10}" for p in range(1, len(labels) + 1))
     print(head)
     for n, name in enumerate(pred.names):
         x, y, z = pred.final[n]
-        line = f"{name:<6}{x:9.2f}{y:9.2f}{z:9.2f}  {states[n]:<{width}}"
+        line = f"{name:<6}{x:9.2f}{y:9.2f}{z:9.2f}" + (f"{uncertainty[n]:7.1f}" if uncertainty is not None else "")
+        line += f"  {states[n]:<{width}}"
         if errors is not None:
             e = errors[errors.landmark == name].set_index("phase")["error_mm"]
             line += "".join(f"{e.get(p, float('nan')):10.2f}" for p in labels)
@@ -137,5 +142,5 @@ def run_case(cascade, scan: Path, folder: Path, truth: Path | None, series: str 
         errors, fields = score(folder, pred, true_lm)
         row.update(fields)
     if echo:
-        print_table(pred, errors, list(lm.extra[STATE]))
+        print_table(pred, errors, list(lm.extra[STATE]), lm.extra.get(UNCERTAINTY))
     return CaseResult(row, lm, errors, files)

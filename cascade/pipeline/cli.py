@@ -5,12 +5,14 @@
     python run_pipeline.py SCAN_A SCAN_B --truth SCAN_B=TRUTH_B --out OUT_DIR    # a truth for some scans only
     python run_pipeline.py --pacs URL --study UID [--series UID] --out OUT_DIR  # DICOMweb (data/pacs.py)
 
-Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, the state of each
-point: ok / outside_scan / far_from_bone, voxel k/i/j, phase-1/2/3 estimates), ``landmarks.fcsv``
+Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, voxel k/i/j,
+phase-1/2/3 estimates, the state of each point: ok / outside_scan / far_from_bone / uncertain, its
+note, ``review`` yes/no and ``uncertainty_mm``, see ``cascade.confidence``), ``landmarks.fcsv``
 and ``landmarks.mrk.json`` for 3D Slicer, ``landmarks.json``; with a truth, ``errors.csv`` (per
 landmark and phase: x/y/z and 3D errors in mm and in the paper's 500/512 mm pixels).
 ``OUT_DIR/summary.csv`` has one row per scan, always the same columns (``cascade.pipeline.summary``:
-case, scan, error, landmarks, outside_scan, far_from_bone, read_s, predict_s, notes, phaseN_mre_mm).
+case, scan, error, landmarks, review, outside_scan, far_from_bone, uncertain, read_s, predict_s,
+notes, phaseN_mre_mm).
 With ``--qc``: ``qc_overview.png`` and ``qc/<landmark>.png`` per scan and ``OUT_DIR/index.html``
 listing the scans with their notes, flagged landmarks, errors and images.
 
@@ -37,6 +39,7 @@ import io
 import os
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -64,6 +67,16 @@ def make_example(out: Path) -> tuple[Path, Path]:
     return inputs / row["dicom_dir"], inputs / row["landmarks"]
 
 
+def _positive_mm(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of millimetres, got {text!r}")
+    return value
+
+
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The options of ``run_pipeline.py``."""
     first, _, rest = __doc__.partition("\n")
@@ -82,6 +95,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "(path as given or case name) only")
     p.add_argument("--series", help="SeriesInstanceUID to read when a folder holds several")
     p.add_argument("--quiet", action="store_true", help="no per-landmark table")
+    p.add_argument("--review-mm", type=_positive_mm, metavar="MM",
+                   help="flag a point for review (state 'uncertain') when its uncertainty exceeds MM "
+                        "(default: the bundle's, chosen on validation data; see bench/RESULTS.md)")
     p.add_argument("--qc", action="store_true",
                    help="also write QC images per scan (qc_overview.png: projections with the points; "
                         "qc/<landmark>.png: three slices through each point) and OUT/index.html")
@@ -144,6 +160,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
         with boundary(args.models, "cannot load model bundle"):
             cascade = Cascade.load(args.models, args.coarse)
+            if args.review_mm is not None:
+                cascade.calibration = replace(cascade.calibration, review_mm=args.review_mm)
         held.enter_context(folder_lock(args.out))  # one run per output folder
         earlier = clear_out(args.out, check_out(args.out, args.overwrite, example, inputs))  # again, under the lock
         if earlier:

@@ -1,7 +1,8 @@
 """``OUT/summary.csv``: one row per scan, the same columns in the same order whether or not a scan failed.
 
 Columns: ``case``, ``scan``, ``error`` (empty when the scan went through), ``landmarks``,
-``outside_scan``, ``far_from_bone`` (counts of landmarks per state), ``read_s``, ``predict_s``,
+``review`` (landmarks to check by hand: every state but ``ok``), ``outside_scan``, ``far_from_bone``,
+``uncertain`` (counts of landmarks per state), ``read_s``, ``predict_s``,
 ``notes`` (the reader's notes, `` | ``-separated), then ``phase1_mre_mm`` ... with ``--truth``, then
 whatever else a run adds (``dicom_sr``, ``pacs_sr_uid``). Counts are integers (a failed scan's are
 empty cells, never ``16.0``), so ``pandas.read_csv`` reads the file as written.
@@ -15,8 +16,9 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-LEADING = ("case", "scan", "error", "landmarks", "outside_scan", "far_from_bone", "read_s", "predict_s", "notes")
-COUNTS = ("landmarks", "outside_scan", "far_from_bone")
+LEADING = ("case", "scan", "error", "landmarks", "review", "outside_scan", "far_from_bone", "uncertain", "read_s",
+           "predict_s", "notes")
+COUNTS = ("landmarks", "review", "outside_scan", "far_from_bone", "uncertain")
 TEXT = ("case", "scan", "error", "notes")
 _MRE = re.compile(r"^phase(\d+)_mre_mm$")
 

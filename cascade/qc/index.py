@@ -26,7 +26,7 @@ import pandas as pd
 
 from cascade.evaluation.metrics import mre, ordered_phases
 from cascade.qc.slices import landmark_filenames
-from cascade.schema import INSIDE, NO, NOTE, OK, OUTSIDE_SCAN, STATE, yes_no
+from cascade.schema import INSIDE, NO, NOTE, OK, OUTSIDE_SCAN, STATE, UNCERTAINTY, yes_no
 from data.atomic import atomic_open
 from data.landmarks import LandmarkSet
 
@@ -34,7 +34,8 @@ OVERVIEW = "qc_overview.png"
 SLICES_DIR = "qc"
 SUMMARY_COLUMNS = (("read_s", "read s"), ("predict_s", "predict s"), ("landmarks", "landmarks"),
                    ("outside_scan", "outside scan"))
-OPTIONAL_COLUMNS = (("far_from_bone", "far from bone"),)  # shown when some row has them
+OPTIONAL_COLUMNS = (("review", "to review"), ("far_from_bone", "far from bone"),
+                    ("uncertain", "uncertain"))  # shown when some row has them
 STYLE = """body{font-family:sans-serif;margin:1em 2em;background:#fafafa}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
 td.t,th.t{text-align:left}tr.failed td{background:#fdd}img{border:1px solid #888;background:#000}
@@ -127,6 +128,7 @@ class CaseView:
     errors: dict[str, dict[str, float]]
     states: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    uncertainty: dict[str, float] = field(default_factory=dict)  # mm, when measured
 
     @classmethod
     def of(cls, landmarks: LandmarkSet, errors: pd.DataFrame | None = None) -> "CaseView":
@@ -139,7 +141,8 @@ class CaseView:
         names = list(landmarks.names)
         per = {key: dict(zip(names, map(_text, landmarks.extra[key]))) for key in (STATE, NOTE)
                if landmarks.extra.get(key) is not None}
-        return cls(names, dict(zip(names, map(str, inside))), table, per.get(STATE, {}), per.get(NOTE, {}))
+        unc = dict(zip(names, map(_number, landmarks.extra.get(UNCERTAINTY) or [])))
+        return cls(names, dict(zip(names, map(str, inside))), table, per.get(STATE, {}), per.get(NOTE, {}), unc)
 
     @classmethod
     def read(cls, folder: Path) -> "CaseView":
@@ -150,7 +153,8 @@ class CaseView:
         inside = {r["name"]: r.get(INSIDE, r.get("present", "")) for r in listed}
         states = {r["name"]: _text(r[STATE]) for r in listed if r.get(STATE) is not None}
         notes = {r["name"]: _text(r[NOTE]) for r in listed if r.get(NOTE) is not None}
-        return cls(names, inside, errors, states, notes)
+        unc = {r["name"]: _number(r[UNCERTAINTY]) for r in listed if r.get(UNCERTAINTY) not in (None, "")}
+        return cls(names, inside, errors, states, notes, unc)
 
     def state(self, name: str) -> str:
         """The landmark's state; without one recorded, ``outside_scan`` when it is not inside, else ''."""
@@ -191,7 +195,8 @@ def _case_section(n: int, case: str, row: Mapping[str, Any], view: CaseView, out
     flagged = [name for name in names if view.flagged(name)]
     if flagged:
         parts.append(f"<p><b>{FLAG} flagged:</b> {html.escape(', '.join(flagged))}</p>")
-    parts.append(f'<table><tr><th class="t">landmark</th><th class="t">state</th><th>inside scan</th>{head}'
+    unc_head = "<th>uncertainty (mm)</th>" if view.uncertainty else ""
+    parts.append(f'<table><tr><th class="t">landmark</th><th class="t">state</th><th>inside scan</th>{unc_head}{head}'
                  f'<th class="t">note</th><th class="t">slices</th></tr>')
     files = dict(zip(names, landmark_filenames(names)))
     for name in view.ordered():
@@ -202,10 +207,11 @@ def _case_section(n: int, case: str, row: Mapping[str, Any], view: CaseView, out
             thumb = (f'<a href="{href}"><img class="thumb" loading="lazy" src="{href}" '
                      f'alt="{html.escape(name, quote=True)}"></a>')
         errs = "".join(_cell(errors.get(name, {}).get(p), mm=True) for p in phases)
+        unc = _cell(view.uncertainty.get(name), mm=True) if view.uncertainty else ""
         state, flag = view.state(name), view.flagged(name)
         state_cell = f'<td class="t flag">{FLAG} {html.escape(state)}</td>' if flag else _cell(state, cls="t")
         parts.append(f'<tr{" class=flagged" if flag else ""}><td class="t">{html.escape(name)}</td>{state_cell}'
-                     f'{_cell(inside.get(name, ""), cls="t")}{errs}{_cell(view.notes.get(name, ""), cls="t")}'
+                     f'{_cell(inside.get(name, ""), cls="t")}{unc}{errs}{_cell(view.notes.get(name, ""), cls="t")}'
                      f'<td class="t">{thumb}</td></tr>')
     parts.append("</table>")
     return parts

@@ -53,3 +53,21 @@ def test_real_ct_benchmark_quick(tmp_path):
     assert bundle["info"]["training_data"]["excluded_subjects"] == ["headsq"]
     assert sorted(bundle["info"]["atlases"]) == ["visible-human-female.npz", "visible-human-male.npz"]
     assert not any("headsq" in c for c in bundle["info"]["train_cases"] + bundle["info"]["val_cases"])
+
+
+def test_confidence_benchmark_quick(tmp_path):
+    """Calibration on 2 small synthetic heads with the demo bundle; --write stores it in a copy of the bundle."""
+    import shutil
+
+    from cascade.bundle import DEMO_BUNDLE, Bundle
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(DEMO_BUNDLE, bundle)
+    out = run_bench("confidence.py", "--work", str(tmp_path / "work"), "--models", str(bundle), "--write")
+    assert "coverage" in out and "| synthetic test |" in out
+    numbers = json.loads((tmp_path / "work" / "results.json").read_text())
+    cal = numbers["calibration"]
+    assert cal["scale"] > 0 and 0 <= numbers["validation (fitted on)"]["coverage"] <= 1
+    assert Bundle.open(bundle).calibration().scale == cal["scale"]  # written where the pipeline reads it
+    again = run_bench("confidence.py", "--work", str(tmp_path / "work"), "--models", str(bundle))
+    assert again.splitlines()[0] == out.splitlines()[0]  # reused measurements: the same calibration

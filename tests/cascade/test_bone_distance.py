@@ -84,6 +84,7 @@ def test_cascade_predict_records_bone_distances_only_on_ct(monkeypatch):
     fake.case = lambda volume: None
     fake._coarse = lambda case, volume: np.array([point])
     fake.run_stage = lambda phase, case, previous: previous
+    fake.confidence = lambda case, est: (None, None)  # no networks: no test-time crops
     pred = fake.predict(vol)
     assert pred.bone_mm.tolist() == [pytest.approx(15.0)]
     assert fake.predict(block_ct(modality="MR")).bone_mm is None

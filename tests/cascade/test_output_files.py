@@ -12,7 +12,7 @@ from data.volume import Volume
 
 NAMES = ["OK", "OUT", "FAR"]
 COLUMNS = (["name", "x", "y", "z", "present", "k", "i", "j"] + [c for p in (1, 2, 3) for c in phase_columns(p)]
-           + ["inside", "state", "note"])
+           + ["inside", "state", "note", "review"])
 MRK_POINT_KEYS = {"id", "label", "description", "associatedNodeID", "position", "orientation", "selected", "locked",
                   "visibility", "positionStatus"}  # markups-schema-v1.0.3 controlPoints item properties
 
@@ -43,6 +43,7 @@ def test_landmarks_csv_reads_plainly(written):
     assert df["present"].tolist() == ["yes"] * 3 and df["inside"].tolist() == ["yes", "no", "yes"]
     assert df["state"].tolist() == ["ok", "outside_scan", "far_from_bone"]
     assert df["note"].tolist() == ["", "1.5 mm below the first slice", "23 mm from the nearest bone (threshold 10 mm)"]
+    assert df["review"].tolist() == ["no", "yes", "yes"]  # every state but ok is one to check
     np.testing.assert_allclose(df[["x", "y", "z"]].to_numpy(), est[-1], atol=0.5 * 10 ** -COORD_DECIMALS)
     np.testing.assert_allclose(df[phase_columns(1)].to_numpy(), est[0], atol=0.5 * 10 ** -COORD_DECIMALS)
     text = paths["landmarks.csv"].read_text()
@@ -107,7 +108,7 @@ def test_every_format_reads_back_the_same_states(written):
 
 def test_summary_counts_table_and_mr_note(written, capsys):
     _, est, lm = written
-    assert state_counts(lm) == {"landmarks": 3, "outside_scan": 1, "far_from_bone": 1}
+    assert state_counts(lm) == {"landmarks": 3, "review": 2, "outside_scan": 1, "far_from_bone": 1, "uncertain": 0}
     pred = Prediction(NAMES, est, np.array([True, False, True]))
     print_table(pred, None, list(lm.extra["state"]))
     out = capsys.readouterr().out.splitlines()

@@ -153,11 +153,17 @@ def test_prediction_states_round_trip(case, tmp_path):
     truth = read_landmarks(case["csv"])
     names = truth.names[:3]
     coords = np.nan_to_num(truth.coords[:3])
-    extra = {"inside": ["yes", "no", "yes"], "state": ["ok", "outside_scan", "far_from_bone"],
-             "note": ["", "1.5 mm below the first slice", "12 mm from the nearest bone (threshold 10 mm)"]}
+    extra = {"inside": ["yes", "no", "yes"], "state": ["ok", "outside_scan", "uncertain"],
+             "note": ["", "1.5 mm below the first slice", "uncertainty 6.2 mm > 4 mm"],
+             "review": ["no", "yes", "yes"], "uncertainty_mm": [1.25, 3.5, 6.2]}
     lm = LandmarkSet(names, coords, [True, True, True], extra=extra)
     sr = write_landmark_sr(tmp_path / "pred_sr.dcm", case["sources"], lm)
     back = read_landmarks(sr)
     assert back.present.tolist() == [True, True, True]
     assert back.extra == extra
     assert np.abs(back.coords - coords).max() < 1e-3
+    exe = shutil.which("dciodvfy")
+    if exe is not None:  # the state, note and uncertainty items conform too
+        res = subprocess.run([exe, str(sr)], capture_output=True, text=True, timeout=60)
+        errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("Error")]
+        assert not errors, errors

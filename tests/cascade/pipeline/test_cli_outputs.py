@@ -148,11 +148,12 @@ def test_symlinked_generic_scan_is_named_after_the_path_given(tmp_path):
 
 def test_summary_keeps_integers_and_its_columns_when_a_scan_failed(tmp_path):
     rows = [{"case": "bad", "scan": "b.nii", "error": "b.nii: blank scan"},
-            {"case": "good", "scan": "g.nii", "read_s": 0.5, "predict_s": 1.25, "landmarks": 16,
-             "outside_scan": np.int64(2), "far_from_bone": 1, "notes": "gantry tilt corrected", "phase1_mre_mm": 3.5}]
+            {"case": "good", "scan": "g.nii", "read_s": 0.5, "predict_s": 1.25, "landmarks": 16, "review": 4,
+             "outside_scan": np.int64(2), "far_from_bone": 1, "uncertain": 1, "notes": "gantry tilt corrected",
+             "phase1_mre_mm": 3.5}]
     path = write_csv(summary_table(rows), tmp_path / "summary.csv")
     text = path.read_text()
-    assert text.splitlines()[2].startswith("good,g.nii,,16,2,1,0.5,1.25,gantry tilt corrected,3.5")
+    assert text.splitlines()[2].startswith("good,g.nii,,16,4,2,1,1,0.5,1.25,gantry tilt corrected,3.5")
     assert "16.0" not in text
     table = pd.read_csv(path, dtype_backend="numpy_nullable")
     assert list(table.columns) == list(LEADING) + ["phase1_mre_mm"]

@@ -50,3 +50,22 @@ def test_a_prediction_without_states_is_still_shown(tmp_path):
                        views={"c1": CaseView.of(prediction(states=False))}).read_text()
     assert landmark_rows(text) == ["Me", "S", "N", "PoR"]  # outside the scan: flagged as outside_scan
     assert text.count("<tr class=flagged>") == 1 and "Reader notes" not in text and "far from bone" not in text
+
+
+def test_uncertain_points_and_uncertainty_column(tmp_path):
+    """Issue 12: an uncertain point is flagged like the others, its uncertainty in its own column,
+    read the same from memory and from landmarks.csv; the summary shows the review count."""
+    from data.landmark_io import write_landmarks
+
+    lm = prediction()
+    lm.extra["state"][1] = "uncertain"
+    lm.extra["note"][1] = "uncertainty 7.5 mm > 4 mm"
+    lm.extra["uncertainty_mm"] = [1.234, 7.5, 3.0, 2.0]
+    row = {"case": "c1", "scan": "s", "landmarks": 4, "review": 3, "uncertain": 1}
+    for views in ({"c1": CaseView.of(lm)}, None):
+        write_landmarks(tmp_path / "c1" / "landmarks.csv", lm)
+        text = write_index(tmp_path, [row], views=views).read_text()
+        assert landmark_rows(text) == ["N", "Me", "PoR", "S"]
+        assert "\u26a0 uncertain" in text and "uncertainty 7.5 mm &gt; 4 mm" in text
+        assert "<th>uncertainty (mm)</th>" in text and "<td>1.23</td>" in text
+        assert "<th>to review</th>" in text
