@@ -143,6 +143,12 @@ class Bundle:
             raise InputError(self.path / MANIFEST, "coarse stage 'atlas' but the bundle lists no atlases")
         return load_atlases(self.path / "atlases", files)
 
+    def atlas_landmarks(self) -> list:
+        """The landmark sets of the bundle's atlases (none when it has none); their volumes are not read."""
+        from cascade.coarse.atlas import load_atlas_landmarks
+
+        return [load_atlas_landmarks(self.path / "atlases" / f) for f in self.info.get("atlases") or []]
+
     def calibration(self):
         """The uncertainty calibration measured for this bundle (``info["calibration"]``, written by
         ``bench/confidence.py --write``), else the uncalibrated default (``cascade.confidence``)."""

@@ -109,6 +109,13 @@ def shape_residual(points: np.ndarray, reference: np.ndarray, keep: float = 0.75
     return out
 
 
+def reference_shapes(heads: list, names: list[str]) -> list[np.ndarray]:
+    """(N, 3) coordinates of each labelled head's landmarks (``LandmarkSet``) in ``names`` order,
+    NaN where a head lacks one: the references of :func:`shape_spread`."""
+    shapes = [h.subset(names, missing_ok=True) for h in heads]
+    return [np.where(s.present[:, None], s.coords, np.nan) for s in shapes]
+
+
 def shape_spread(points: np.ndarray, references: list[np.ndarray]) -> np.ndarray:
     """(N,) median over reference shapes of :func:`shape_residual` (zeros without references):
     how far each point is from where the other points say it should be."""
@@ -147,12 +154,11 @@ class Confidence:
 
     def reasons(self) -> list[str]:
         """Why each flagged landmark is flagged ('' for the others)."""
+        limit = self.calibration.review_mm
         out = []
-        for u, far, m, r in zip(self.uncertainty_mm, self.moved_too_far, self.move_mm, self.review):
-            parts = []
-            if u > self.calibration.review_mm:
-                parts.append(f"uncertainty {u:.1f} mm > {self.calibration.review_mm:g} mm")
+        for u, far, m in zip(self.uncertainty_mm, self.moved_too_far, self.move_mm):
+            parts = [f"uncertainty {u:.1f} mm > {limit:g} mm"] if u > limit else []
             if far:
                 parts.append(f"last phase moved it {m:.1f} mm (trained for up to {self.move_limit_mm:.1f} mm)")
-            out.append("; ".join(parts) if r else "")
+            out.append("; ".join(parts))
         return out

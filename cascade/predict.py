@@ -22,7 +22,8 @@ import numpy as np
 from cascade.bone_distance import FAR_MM, bone_distances, bone_hu, checks_bone, far_note
 from cascade.bundle import Bundle
 from cascade.case import Case
-from cascade.confidence import Calibration, Confidence, atlas_spread, rms_spread, shape_spread, start_offsets
+from cascade.confidence import (Calibration, Confidence, atlas_spread, reference_shapes, rms_spread, shape_spread,
+                                start_offsets)
 from cascade.schema import ABSENT, COORD_DECIMALS, FAR_FROM_BONE, OK, OUTSIDE_SCAN, UNCERTAIN, prediction_columns
 from data.errors import InputError
 from data.landmarks import LandmarkSet
@@ -133,9 +134,8 @@ class Cascade:
             from cascade.coarse.atlas import AtlasPrior
 
             self.prior = AtlasPrior(bundle.load_atlases(), bundle.names, bundle.config.coarse)
-        atlases = self.prior.atlases if self.prior is not None else bundle.load_atlases() if bundle.info.get("atlases") else []
-        self.references = [a.landmarks.subset(bundle.names, missing_ok=True) for a in atlases]  # shapes of labelled heads
-        self.references = [np.where(r.present[:, None], r.coords, np.nan) for r in self.references]
+        heads = [a.landmarks for a in self.prior.atlases] if self.prior is not None else bundle.atlas_landmarks()
+        self.references = reference_shapes(heads, bundle.names)  # the labelled heads' shapes (cascade.confidence)
         self.stages = {p: bundle.stage(p) for p in ((1, 2, 3) if self.coarse == "network" else (2, 3))}
         self.models = {p: [bundle.load_model(p)] if s.shared else [bundle.load_model(p, n) for n in range(len(bundle.names))]
                        for p, s in self.stages.items()}

@@ -164,8 +164,10 @@ class LocalStage:
         if self.cfg.shared:
             onehot = np.eye(n_landmarks or len(previous), dtype=np.float32)[ids]
             y = np.asarray(forwards[0]({"image": x, "landmark": onehot}), float)
-        else:
-            y = np.concatenate([np.asarray(forwards[n](x[i:i + 1]), float) for i, n in enumerate(ids)])
+        else:  # one model per landmark: each gets its own crops in one call
+            y = np.empty((len(ids), 3))
+            for n in dict.fromkeys(ids.tolist()):
+                y[ids == n] = np.asarray(forwards[n](x[ids == n]), float)
         return np.stack([self.decode(t, a) for a, t in zip(affines, y)])
 
 

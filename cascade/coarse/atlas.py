@@ -23,6 +23,7 @@ Landmark order follows the bundle's names; an atlas lacking a landmark leaves it
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -64,13 +65,28 @@ class Atlas:
     @classmethod
     def load(cls, path: str | Path) -> "Atlas":
         """Read an atlas written by ``save``."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                vol = Volume(z["array"].astype(np.float32), z["affine"])
-                lm = LandmarkSet([str(n) for n in z["names"]], z["coords"], z["present"].astype(bool))
-                return cls(str(z["name"]), vol, lm)
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputError(path, f"unreadable atlas: {exc}") from None
+        with _atlas_file(path) as z:
+            return cls(str(z["name"]), Volume(z["array"].astype(np.float32), z["affine"]), _landmarks(z))
+
+
+def load_atlas_landmarks(path: str | Path) -> LandmarkSet:
+    """Only the landmarks of an atlas file (its volume is not read)."""
+    with _atlas_file(path) as z:
+        return _landmarks(z)
+
+
+def _landmarks(z) -> LandmarkSet:
+    return LandmarkSet([str(n) for n in z["names"]], z["coords"], z["present"].astype(bool))
+
+
+@contextlib.contextmanager
+def _atlas_file(path: str | Path):
+    """The open ``.npz`` of an atlas; any read problem as an ``InputError`` naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            yield z
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(path, f"unreadable atlas: {exc}") from None
 
 
 def lps_aligned(volume: Volume, spacing: float, fill: float = HU_RANGE[0]) -> Volume:
@@ -236,5 +252,5 @@ def load_atlases(folder: str | Path, files: Sequence[str]) -> list[Atlas]:
     return [Atlas.load(Path(folder) / f) for f in files]
 
 
-__all__ = ["Atlas", "AtlasPrior", "bone_map", "load_atlases", "lps_aligned", "make_atlas",
+__all__ = ["Atlas", "AtlasPrior", "bone_map", "load_atlas_landmarks", "load_atlases", "lps_aligned", "make_atlas",
            "ncc_search", "save_atlases"]

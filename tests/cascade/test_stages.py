@@ -56,3 +56,29 @@ def test_crop_sampler_targets_point_at_the_landmark():
             assert img[tuple(idx)] > 0.5
             checked += 1
     assert checked >= 8
+
+
+def test_per_landmark_models_get_their_own_crops_in_order():
+    """Local stage with one model per landmark (paper preset): each crop goes to its landmark's
+    model, several crops of one landmark in one call, answers back in the crops' order."""
+    local = stage(preset("paper"), 3)
+    assert not local.shared
+    case = blob_case()
+    calls = []
+
+    def model(n):
+        def forward(x):
+            calls.append((n, len(x)))
+            return np.full((len(x), 3), 0.1 * n)  # a landmark-specific offset in the crop
+        return forward
+
+    forwards = [model(n) for n in range(4)]
+    centres = case.volume.index_to_lps(np.array([[20.0, 30, 30], [22, 28, 31], [18, 33, 29]]))
+    ids = [2, 0, 2]
+    out = local.predict(forwards, case, centres, ids, 4)
+    assert sorted(calls) == [(0, 1), (2, 2)]  # landmark 2's two crops in one call
+    for c, n, p in zip(centres, ids, out):
+        _, aff = local.inputs(case, c)
+        assert np.allclose(p, local.decode(np.full(3, 0.1 * n), aff))
+    default = local.predict(forwards, case, centres[:3])  # one crop per landmark 0..2
+    assert np.allclose(default[1], local.decode(np.full(3, 0.1), local.inputs(case, centres[1])[1]))

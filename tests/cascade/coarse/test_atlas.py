@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cascade.coarse.atlas import Atlas, AtlasPrior, lps_aligned, make_atlas, ncc_search
+from cascade.coarse.atlas import Atlas, AtlasPrior, load_atlas_landmarks, lps_aligned, make_atlas, ncc_search
 from cascade.bundle import Bundle
 from cascade.config import CascadeConfig, CoarseConfig
 from data.errors import InputError
@@ -48,9 +48,14 @@ def test_atlas_round_trip(head, tmp_path):
     back = Atlas.load(tmp_path / "a.npz")
     assert back.name == "phantom3" and back.landmarks.names == lm.names
     assert np.array_equal(back.volume.array, atlas.volume.array) and np.allclose(back.volume.affine, atlas.volume.affine)
+    only = load_atlas_landmarks(tmp_path / "a.npz")  # the landmarks alone, as the confidence stage reads them
+    assert only.names == lm.names and np.array_equal(only.present, lm.present)
+    assert np.array_equal(only.coords[lm.present], back.landmarks.coords[lm.present])
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="bad.npz"):
         Atlas.load(tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="bad.npz"):
+        load_atlas_landmarks(tmp_path / "bad.npz")
 
 
 @pytest.mark.parametrize("mode, tol", [("search", 4.5), ("affine", 1.5)])
