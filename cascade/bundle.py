@@ -134,14 +134,25 @@ class Bundle:
             return [self.model_path(phase)]
         return [self.model_path(phase, n) for n in range(len(self.names))]
 
+    def model_files(self, phase: int) -> list[Path]:
+        """``model_paths(phase)``, each checked to exist (InputError naming the first missing one)."""
+        paths = self.model_paths(phase)
+        for path in paths:
+            _require_model(path, phase)
+        return paths
+
     def load_atlases(self) -> list:
         """The reduced atlases of an atlas coarse stage (``atlases/<name>.npz``, listed in ``info``)."""
         from cascade.coarse.atlas import load_atlases
 
+        return load_atlases(self.path / "atlases", self.atlas_files())
+
+    def atlas_files(self) -> list[str]:
+        """The atlas file names ``info`` lists; InputError when there are none."""
         files = self.info.get("atlases") or []
         if not files:
             raise InputError(self.path / MANIFEST, "coarse stage 'atlas' but the bundle lists no atlases")
-        return load_atlases(self.path / "atlases", files)
+        return list(files)
 
     def atlas_landmarks(self) -> list:
         """The landmark sets of the bundle's atlases (none when it has none); their volumes are not read."""
@@ -160,11 +171,25 @@ class Bundle:
         except (TypeError, ValueError) as exc:
             raise InputError(self.path / MANIFEST, f"bad uncertainty calibration {c!r}: {exc}") from None
 
+    def check_files(self, coarse: str | None = None) -> None:
+        """InputError naming the first model (or atlas) file a run with ``coarse`` (default: the
+        bundle's method) needs that is missing."""
+        method = coarse or self.config.coarse.method
+        for phase in (1, 2, 3) if method == "network" else (2, 3):
+            self.model_files(phase)
+        for f in self.atlas_files() if method == "atlas" else []:
+            if not (self.path / "atlases" / f).exists():
+                raise InputError(self.path / "atlases" / f, "atlas missing from the bundle")
+
     def load_model(self, phase: int, landmark: int | None = None):
         """Load one trained model (``safe_mode=True``, not compiled)."""
         from cascade.networks.build import load_model
 
         path = self.model_path(phase, None if self.shared(phase) else landmark)
-        if not path.exists():
-            raise InputError(path, f"model of phase {phase} missing from the bundle (not trained yet?)")
+        _require_model(path, phase)
         return load_model(path)
+
+
+def _require_model(path: Path, phase: int) -> None:
+    if not path.exists():
+        raise InputError(path, f"model of phase {phase} missing from the bundle (not trained yet?)")

@@ -14,6 +14,7 @@ shared local phase go through the network as one batch.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -119,9 +120,14 @@ class Prediction:
 class Cascade:
     """The trained models of a bundle, loaded once, applied to any number of scans."""
 
-    def __init__(self, bundle: Bundle, coarse: str | None = None, calibration: Calibration | None = None) -> None:
+    def __init__(self, bundle: Bundle, coarse: str | None = None, calibration: Calibration | None = None,
+                 resident: bool = False, threads: int | None = None) -> None:
         """``coarse``: "network" or "atlas" to override the bundle's coarse-stage method;
-        ``calibration``: of the uncertainty (default: the bundle's, else ``Calibration()``)."""
+        ``calibration``: of the uncertainty (default: the bundle's, else ``Calibration()``);
+        ``resident``: keep every per-landmark model in memory (``paper`` preset: 8 GB, for a
+        machine that has it) instead of streaming their weights (``cascade.networks.streamed``);
+        ``threads``: atlases registered at once by an atlas coarse stage (default: one per core;
+        a worker process sharing the machine gets its share)."""
         from cascade.tf_runtime import import_tensorflow
 
         tf = import_tensorflow()
@@ -133,19 +139,26 @@ class Cascade:
         if self.coarse == "atlas":
             from cascade.coarse.atlas import AtlasPrior
 
-            self.prior = AtlasPrior(bundle.load_atlases(), bundle.names, bundle.config.coarse)
+            self.prior = AtlasPrior(bundle.load_atlases(), bundle.names, bundle.config.coarse, threads=threads or 0)
         heads = [a.landmarks for a in self.prior.atlases] if self.prior is not None else bundle.atlas_landmarks()
         self.references = reference_shapes(heads, bundle.names)  # the labelled heads' shapes (cascade.confidence)
         self.stages = {p: bundle.stage(p) for p in ((1, 2, 3) if self.coarse == "network" else (2, 3))}
-        self.models = {p: [bundle.load_model(p)] if s.shared else [bundle.load_model(p, n) for n in range(len(bundle.names))]
-                       for p, s in self.stages.items()}
-        # graph-compiled forward passes (traced once per input shape; no XLA, slower on CPUs)
-        self.forward = {p: [tf.function(lambda x, m=m: m(x, training=False)) for m in ms]
-                        for p, ms in self.models.items()}
+        self.forward = {}  # per phase: graph-compiled forward passes (traced once per input shape; no XLA, slower on CPUs)
+        for p, s in self.stages.items():
+            if s.shared or resident:
+                models = [bundle.load_model(p)] if s.shared else [bundle.load_model(p, n) for n in range(len(bundle.names))]
+                self.forward[p] = [tf.function(lambda x, m=m: m(x, training=False)) for m in models]
+            else:  # one model per landmark: one resident, the others' weights read in turn
+                from cascade.networks.build import load_model
+                from cascade.networks.streamed import StreamedModels
+
+                self.forward[p] = StreamedModels(bundle.model_files(p), load_model)
+        self._lock = threading.Lock()  # one scan at a time per cascade (streamed weights, last_prior)
 
     @classmethod
-    def load(cls, path, coarse: str | None = None, calibration: Calibration | None = None) -> "Cascade":
-        return cls(Bundle.open(path), coarse, calibration)
+    def load(cls, path, coarse: str | None = None, calibration: Calibration | None = None,
+             resident: bool = False, threads: int | None = None) -> "Cascade":
+        return cls(Bundle.open(path), coarse, calibration, resident, threads)
 
     def _coarse(self, case: Case, volume: Volume) -> np.ndarray:
         if self.prior is not None:
@@ -165,18 +178,26 @@ class Cascade:
         return self.stages[phase].predict(self.forward[phase], case, previous)
 
     def predict(self, volume: Volume) -> Prediction:
-        """Estimates of all landmarks after each phase for one scan."""
+        """Estimates of all landmarks after each phase for one scan (one scan at a time per cascade:
+        threads that share it take turns)."""
+        with self._lock:
+            return self._predict(volume)
+
+    def _predict(self, volume: Volume) -> Prediction:
         t0 = time.perf_counter()
         case = self.case(volume)
         seconds = {}
         est = [self._coarse(case, volume)]
         seconds["phase1"] = time.perf_counter() - t0
-        for phase in (2, 3):
-            t = time.perf_counter()
-            est.append(self.run_stage(phase, case, est[-1]))
-            seconds[f"phase{phase}"] = time.perf_counter() - t
         t = time.perf_counter()
-        confidence, tta_mean = self.confidence(case, est)
+        est.append(self.run_stage(2, case, est[-1]))
+        seconds["phase2"] = time.perf_counter() - t
+        t = time.perf_counter()
+        final, shifted = self.last_phase(case, est[-1])
+        est.append(final)
+        seconds["phase3"] = time.perf_counter() - t
+        t = time.perf_counter()
+        confidence, tta_mean = self.confidence(est, shifted)
         seconds["confidence"] = time.perf_counter() - t
         estimates = np.stack(est)
         bone = None
@@ -187,15 +208,30 @@ class Cascade:
         return Prediction(list(self.bundle.names), estimates, volume.contains(estimates[-1]), seconds, bone,
                           confidence, tta_mean)
 
-    def confidence(self, case: Case, est: list[np.ndarray]) -> tuple[Confidence, np.ndarray]:
-        """The last phase run again from shifted starts around the previous estimate (one batch),
-        the atlases' disagreement and the last move (``cascade.confidence``); and the mean answer."""
+    def last_phase(self, case: Case, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Phase 3 from ``previous`` (N, 3), and phase 3 again from shifted starts around it
+        (``cascade.confidence.start_offsets``; (S, N, 3)). A shared model takes each as one batch;
+        per-landmark models take all crops of their landmark at once, so a streamed model's
+        weights are read once per scan (the time of the reruns is then counted in phase 3's)."""
         stage = self.stages[3]
-        n = len(est[-1])
+        n = len(previous)
         offsets = start_offsets(case.volume.directions, stage.cfg.shift_mm)
-        starts = (est[-2][None] + offsets[:, None]).reshape(-1, 3)
+        starts = (previous[None] + offsets[:, None]).reshape(-1, 3)
         ids = np.tile(np.arange(n), len(offsets))
-        shifted = stage.predict(self.forward[3], case, starts, ids, n).reshape(len(offsets), n, 3)
+        if stage.shared:
+            final = self.run_stage(3, case, previous)
+            shifted = stage.predict(self.forward[3], case, starts, ids, n)
+        else:
+            both = stage.predict(self.forward[3], case, np.concatenate([previous, starts]),
+                                 np.concatenate([np.arange(n), ids]), n)
+            final, shifted = both[:n], both[n:]
+        return final, shifted.reshape(len(offsets), n, 3)
+
+    def confidence(self, est: list[np.ndarray], shifted: np.ndarray) -> tuple[Confidence, np.ndarray]:
+        """Uncertainty from the spread of the last phase's answers (its own and ``shifted`` (S, N, 3),
+        from shifted starts), the atlases' disagreement, the shape and the last move
+        (``cascade.confidence``); and the mean answer."""
+        stage = self.stages[3]
         answers = np.concatenate([est[-1][None], shifted])
         per_atlas = self.last_prior.get("per_atlas") if self.prior is not None and self.last_prior else None
         limit = float(stage.cfg.shift_mm) * np.sqrt(3.0)

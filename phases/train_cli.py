@@ -16,6 +16,7 @@ and the train and validation errors in mm (``phases.feedback``), at every ``--ve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from dataclasses import replace
@@ -29,6 +30,7 @@ from cascade.config import PRESETS, preset, tiny, with_intensity
 from cascade.intensity import MODES
 from cascade.progress import Progress, plural
 from phases.dataset import landmark_names, load_cases, split_cases
+from phases.strategy import scratch_bundle
 from data.manifest import read_manifest
 from cascade.evaluation.metrics import mre, radial_errors
 from cascade.schema import phase_label
@@ -164,38 +166,43 @@ def run(phases: Sequence[int], argv: list[str] | None = None, validate_after: bo
     """Entry point of the training scripts; returns the exit code. ``prog``: the command's name in
     its usage line (``landmark-cascade train``; default ``default_prog``)."""
     args = parser(phases, prog).parse_args(argv)
+    target = args.bundle  # a non-chief worker trains into a scratch copy (phases.strategy.is_chief)
     try:
-        from phases.strategy import get_strategy
-        from phases.trainer import make_deterministic
+        with contextlib.ExitStack() as held:
+            from phases.strategy import get_strategy, is_chief
+            from phases.trainer import make_deterministic
 
-        make_deterministic()
+            make_deterministic()
 
-        strategy = get_strategy(args.devices.split(",") if args.devices else None)
-        with boundary(args.manifest, "cannot read manifest"):
-            manifest = read_manifest(args.manifest)
-        bundle = open_or_create(args, manifest)
-        if not (args.overwrite or args.resume):
-            refuse_retraining(bundle, phases)
-        with_overrides(bundle, phases, args.epochs, args.crops_per_case)
-        if bundle.config.preset.endswith("-tiny"):
-            print(TINY_NOTE, file=sys.stderr)
-        by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
-        wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
-        cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names,
-                                           bundle.config, progress=args.verbose > 0)))
-        train = [cases[c] for c in bundle.info["train_cases"]]
-        val = [cases[c] for c in bundle.info["val_cases"]]
-        print(f"{plural(len(train), 'training case')} / {len(val)} validation, "
-              f"{plural(len(bundle.names), 'landmark')}, "
-              f"preset {bundle.config.preset}, {plural(strategy.num_replicas_in_sync, 'replica')}", file=sys.stderr)
-        for phase in phases:
-            train_one_phase(bundle, phase, train, val, args, strategy)
-        if validate_after and val:
-            bundle.info["validation"] = validate(bundle, val)
-            bundle.save()
-            print("validation (mean radial error, mm): " + ", ".join(
-                f"{k}={v:.2f}" for k, v in bundle.info["validation"].items() if k.endswith("_mm")), file=sys.stderr)
+            strategy = get_strategy(args.devices.split(",") if args.devices else None)
+            if not is_chief():  # a multi-worker run: the chief writes --bundle, this worker a scratch copy
+                args.bundle = held.enter_context(scratch_bundle(args.bundle))
+            with boundary(args.manifest, "cannot read manifest"):
+                manifest = read_manifest(args.manifest)
+            bundle = open_or_create(args, manifest)
+            if not (args.overwrite or args.resume):
+                refuse_retraining(bundle, phases)
+            with_overrides(bundle, phases, args.epochs, args.crops_per_case)
+            if bundle.config.preset.endswith("-tiny"):
+                print(TINY_NOTE, file=sys.stderr)
+            by_id = {cid: i for i, cid in enumerate(manifest["case_id"])}
+            wanted = bundle.info["train_cases"] + bundle.info["val_cases"]
+            cases = dict(zip(wanted, load_cases(manifest.iloc[[by_id[c] for c in wanted]], bundle.names,
+                                               bundle.config, progress=args.verbose > 0)))
+            train = [cases[c] for c in bundle.info["train_cases"]]
+            val = [cases[c] for c in bundle.info["val_cases"]]
+            print(f"{plural(len(train), 'training case')} / {len(val)} validation, "
+                  f"{plural(len(bundle.names), 'landmark')}, "
+                  f"preset {bundle.config.preset}, {plural(strategy.num_replicas_in_sync, 'replica')}", file=sys.stderr)
+            for phase in phases:
+                train_one_phase(bundle, phase, train, val, args, strategy)
+            if validate_after and val:
+                bundle.info["validation"] = validate(bundle, val)
+                bundle.save()
+                print("validation (mean radial error, mm): " + ", ".join(
+                    f"{k}={v:.2f}" for k, v in bundle.info["validation"].items() if k.endswith("_mm")), file=sys.stderr)
     except InputError as err:
         return report(err)
-    print(f"bundle: {args.bundle}", file=sys.stderr)
+    print(f"bundle: {target}" if args.bundle == target else f"worker done; the chief writes the bundle {target}",
+          file=sys.stderr)
     return 0

@@ -113,17 +113,18 @@ def print_table(pred, errors: pd.DataFrame | None, states: list[str] | None = No
 
 
 def run_case(cascade, scan: Path, folder: Path, truth: Path | None, series: str | None, echo: bool,
-             qc: bool = False, dicom_sr: bool = False, store=None) -> CaseResult:
+             qc: bool = False, dicom_sr: bool = False, store=None, source: Path | None = None) -> CaseResult:
     """Predict one scan, write its files, return its summary row (and what the QC index shows).
 
     ``dicom_sr``: also write ``landmarks_sr.dcm``; ``store``: a callable that stores that SR in a
-    PACS (``data.pacs.PacsRun.store``).
+    PACS (``data.pacs.PacsRun.store``); ``source``: where to read the scan when not at ``scan``
+    (a cluster worker's absolute path; ``scan`` still names it in every output).
     """
     from data.landmark_io import read_landmarks
     from data.load import load_volume
 
     t0 = time.perf_counter()
-    vol = load_volume(scan, series)
+    vol = load_volume(scan if source is None else source, series)
     t_read = time.perf_counter() - t0
     pred = cascade.predict(vol)
     vol.meta.setdefault("notes", []).extend(modality_notes(cascade, vol))

@@ -4,6 +4,8 @@
     python run_pipeline.py SCAN [SCAN ...] --models BUNDLE --out OUT_DIR [--overwrite] [--truth FILE ...] [--qc]
     python run_pipeline.py SCAN_A SCAN_B --truth SCAN_B=TRUTH_B --out OUT_DIR    # a truth for some scans only
     python run_pipeline.py --pacs URL --study UID [--series UID] --out OUT_DIR  # DICOMweb (data/pacs.py)
+    python run_pipeline.py SCANS... --out OUT_DIR --workers 4                  # 4 worker processes
+    python run_pipeline.py SCANS... --out OUT_DIR --cluster tcp://HOST:8786    # a Dask cluster
 
 Per scan, in ``OUT_DIR/<case>/``: ``landmarks.csv`` (name, x, y, z in LPS mm, voxel k/i/j,
 phase-1/2/3 estimates, the state of each point: ok / outside_scan / far_from_bone / uncertain, its
@@ -27,6 +29,10 @@ in a log), with each scan's reader notes. Bad input: one line naming the file an
 bad scan among several is reported (and listed in the summary's ``error`` column) while the others
 are processed, and the exit code is 2 if any failed.
 
+Many scans: ``--workers N`` runs them on N worker processes of this machine (each loads the bundle
+once and uses its share of the cores); ``--cluster ADDRESS`` on the workers of a Dask scheduler.
+The files are the same as a serial run's (``cascade.pipeline.executors``).
+
 With no scan, the built-in example generates a synthetic head CT (``data.phantom``, seed 0) in
 ``OUT_DIR/inputs/example``, runs the default bundle (``cascade/models/craniofacial``) on it and
 prints each landmark with its errors.
@@ -35,17 +41,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import time
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from cascade.bundle import DEFAULT_BUNDLE
-from cascade.pipeline.case_run import FORMATS, CaseResult, run_case
+from cascade.pipeline.case_run import FORMATS
+from cascade.pipeline.executors import dask_cluster, default_workers, process_pool, serial, threads_per_worker
+from cascade.pipeline.jobs import ModelSpec, ScanJob
 from cascade.pipeline.naming import unique_names
 from cascade.pipeline.run_manifest import RunManifest, check_out, clear_out, command_line, files_under
 from cascade.pipeline.summary import summary_table
@@ -77,6 +81,36 @@ def _positive_mm(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
+    return n
+
+
+def _workers(text: str) -> int | str:
+    return text if text == "auto" else _positive_int(text)
+
+
+def resolve_workers(value: int | str, n_scans: int) -> int:
+    """``--workers``: a number, or ``auto`` (``cascade.pipeline.executors.default_workers``); never
+    more workers than scans."""
+    n = default_workers(n_scans) if value == "auto" else int(value)
+    return max(1, min(n, n_scans))
+
+
+def check_bundle(path: Path, coarse: str | None):
+    """Open the bundle and check the files a run needs are there (workers load it themselves)."""
+    from cascade.bundle import Bundle
+
+    bundle = Bundle.open(path)
+    bundle.check_files(coarse)
+    return None
+
+
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The options of ``run_pipeline.py``."""
     first, _, rest = __doc__.partition("\n")
@@ -98,6 +132,16 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--review-mm", type=_positive_mm, metavar="MM",
                    help="flag a point for review (state 'uncertain') when its uncertainty exceeds MM "
                         "(default: the bundle's, chosen on validation data; see bench/RESULTS.md)")
+    p.add_argument("--workers", type=_workers, default="auto", metavar="N|auto",
+                   help="worker processes, each loading the bundle once (default auto: one per 2 cores, "
+                        "within memory; one for a single scan; see README 'Many scans')")
+    p.add_argument("--threads", type=_positive_int, metavar="T",
+                   help="threads per process, TensorFlow's and the atlas stage's (default: all cores, shared out "
+                        "between --workers); "
+                        "runs with the same threads give byte-identical files")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="send the scans to the workers of a running Dask scheduler (e.g. tcp://host:8786); "
+                        "scans and --out on storage all workers see")
     p.add_argument("--qc", action="store_true",
                    help="also write QC images per scan (qc_overview.png: projections with the points; "
                         "qc/<landmark>.png: three slices through each point) and OUT/index.html")
@@ -126,20 +170,6 @@ def _notes(row: dict) -> list[str]:
     return [n.strip() for n in str(row.get("notes") or "").split(" | ") if n.strip()]
 
 
-def _table_below_bar(bar: Progress, work: Callable[[], CaseResult]) -> CaseResult:
-    """``work()`` with what it prints on stdout (the landmark table) held back, then printed below
-    the progress bar's line (on a terminal both share the screen)."""
-    table = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(table):
-            return work()
-    finally:
-        if table.getvalue():
-            bar.close()
-            sys.stdout.write(table.getvalue())
-            sys.stdout.flush()
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """``run_pipeline.py`` / ``landmark-cascade predict``; returns the exit code."""
     args = parser(prog).parse_args(argv)
@@ -156,12 +186,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if pacs is not None:
             args.scans = [pacs.scan]
             truths = truths or [None]
-        from cascade.predict import Cascade
-
+        spec = ModelSpec(os.path.abspath(args.models), args.coarse, args.review_mm, args.threads)
+        workers = 1 if pacs is not None or example else resolve_workers(args.workers, len(args.scans) or 1)
+        local = workers == 1 and args.cluster is None
         with boundary(args.models, "cannot load model bundle"):
-            cascade = Cascade.load(args.models, args.coarse)
-            if args.review_mm is not None:
-                cascade.calibration = replace(cascade.calibration, review_mm=args.review_mm)
+            cascade = spec.load() if local else check_bundle(args.models, args.coarse)
         held.enter_context(folder_lock(args.out))  # one run per output folder
         earlier = clear_out(args.out, check_out(args.out, args.overwrite, example, inputs))  # again, under the lock
         if earlier:
@@ -180,27 +209,47 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                           for scan, name, truth in zip(args.scans, names, truths)]
         manifest.folders += names
         manifest.write(args.out)  # status "running": these folders are this run's
-        rows, results, t0 = [], {}, time.perf_counter()
-        with Progress(len(args.scans), "scans") as bar:
-            for n, (scan, name, truth, case) in enumerate(zip(args.scans, names, truths, manifest.cases), 1):
-                bar.log(f"[{n}/{len(args.scans)}] {scan}" + (f"  (truth {truth})" if truth is not None else ""))
-                try:
-                    result = _table_below_bar(bar, partial(
-                        run_case, cascade, scan, args.out / name, truth, args.series, not args.quiet, args.qc,
-                        args.dicom_sr, pacs.store if pacs else None))
-                    rows.append(result.row)
-                    results[name] = result
+        jobs = [ScanJob(n, str(scan), str(scan), str(args.out / name), None if truth is None else str(truth),
+                        args.series, not args.quiet, args.qc, args.dicom_sr)
+                for n, (scan, name, truth) in enumerate(zip(args.scans, names, truths))]
+        rows, results, t0 = [dict() for _ in jobs], {}, time.perf_counter()
+        with Progress(len(jobs), "scans") as bar:
+            def header(job: ScanJob, where: str = "") -> None:
+                bar.log(f"[{job.index + 1}/{len(jobs)}] {job.scan}" + (f"  (truth {job.truth})" if job.truth else "")
+                        + where)
+
+            if local:
+                outcomes = serial(cascade, jobs, header, pacs.store if pacs else None)
+            elif args.cluster is not None:
+                print(f"Dask cluster {args.cluster}: {plural(len(jobs), 'scan')}", file=sys.stderr)
+                outcomes = dask_cluster(args.cluster, spec, jobs)
+            else:
+                print(f"{workers} worker processes, {plural(args.threads or threads_per_worker(workers), 'thread')} each: "
+                      f"{plural(len(jobs), 'scan')}", file=sys.stderr)
+                outcomes = process_pool(spec, jobs, workers)
+            for outcome in outcomes:
+                job = jobs[outcome.index]
+                name = names[job.index]
+                if not local:
+                    header(job, f"  (done on {outcome.worker})" if outcome.worker else "")
+                if outcome.printed:  # the landmark table, below the bar's line
+                    bar.close()
+                    sys.stdout.write(outcome.printed)
+                    sys.stdout.flush()
+                if outcome.error is None:
+                    rows[job.index] = outcome.result.row
+                    results[job.index] = outcome.result
                     bar.log(f"    -> {args.out / name}/landmarks.{{{','.join(FORMATS)}}}")
-                    for note in _notes(result.row):
+                    for note in _notes(outcome.result.row):
                         bar.log(f"    note: {note}")
                     bar.step(name)
-                except Exception as exc:  # whatever it is: report it, go on with the other scans, fail at the end
+                else:  # reported; the other scans go on; the exit code says it at the end
                     failed += 1
-                    err = as_input_error(scan, exc, "failed")
-                    bar.log(f"error: {err}")
-                    rows.append({"case": name, "scan": str(scan), "error": str(err)})
-                    case["error"] = str(err)
+                    bar.log(f"error: {outcome.error}")
+                    rows[job.index] = {"case": name, "scan": job.scan, "error": outcome.error}
+                    manifest.cases[job.index]["error"] = outcome.error
                     bar.step(f"{name} failed")
+        results = {names[n]: results[n] for n in sorted(results)}
         written = [write_csv(summary_table(rows), args.out / "summary.csv")]
         if args.qc:
             from cascade.qc.index import CaseView, write_index

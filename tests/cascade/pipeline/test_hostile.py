@@ -30,8 +30,9 @@ def scans(tmp_path_factory):
 
 
 def pipeline(*args):
-    """run_pipeline in this process, on the demo bundle unless told otherwise."""
-    args = [str(a) for a in args]
+    """run_pipeline in this process (``--workers 1``: the tests' monkeypatches must reach the scans,
+    whatever the cores), on the demo bundle unless told otherwise."""
+    args = [str(a) for a in args] + ["--workers", "1"]
     return run_pipeline.main(args + ([] if "--models" in args else ["--models", str(DEMO_BUNDLE)]))
 
 
