@@ -1,6 +1,8 @@
 """Distance to the nearest bone (``cascade.bone_distance``): synthetic blocks, geometry, modality, real CTs."""
 from types import SimpleNamespace
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -84,7 +86,9 @@ def test_cascade_predict_records_bone_distances_only_on_ct(monkeypatch):
     fake.case = lambda volume: None
     fake._coarse = lambda case, volume: np.array([point])
     fake.run_stage = lambda phase, case, previous: previous
-    fake.confidence = lambda case, est: (None, None)  # no networks: no test-time crops
+    fake.last_phase = lambda case, previous: (previous, np.empty((0,) + previous.shape))
+    fake.confidence = lambda est, shifted: (None, None)  # no networks: no test-time crops
+    fake._lock = threading.Lock()
     pred = fake.predict(vol)
     assert pred.bone_mm.tolist() == [pytest.approx(15.0)]
     assert fake.predict(block_ct(modality="MR")).bone_mm is None

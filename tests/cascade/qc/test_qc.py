@@ -205,7 +205,7 @@ def test_run_pipeline_qc(tmp_path, monkeypatch):
     row = write_phantom(tmp_path / "in" / "head", 5, size=96, pixel_spacing=2.4, slice_spacing=3.0, fov_cut=False,
                         metal=False, uneven=False, oblique=False)
     truth = tmp_path / "in" / row["landmarks"]
-    monkeypatch.setattr(Cascade, "load", classmethod(lambda cls, path, coarse=None: KnownOffsets(read_landmarks(truth))))
+    monkeypatch.setattr(Cascade, "load", classmethod(lambda cls, path, coarse=None, **kw: KnownOffsets(read_landmarks(truth))))
     bad = tmp_path / "in" / "empty"
     bad.mkdir()
     out = tmp_path / "out"
