@@ -46,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 
-from cascade.bundle import DEFAULT_BUNDLE
+from cascade.bundle import DEFAULT_BUNDLE, Bundle
 from cascade.pipeline.case_run import FORMATS
 from cascade.pipeline.executors import dask_cluster, default_workers, process_pool, serial, threads_per_worker
 from cascade.pipeline.jobs import ModelSpec, ScanJob
@@ -100,15 +100,6 @@ def resolve_workers(value: int | str, n_scans: int) -> int:
     more workers than scans."""
     n = default_workers(n_scans) if value == "auto" else int(value)
     return max(1, min(n, n_scans))
-
-
-def check_bundle(path: Path, coarse: str | None):
-    """Open the bundle and check the files a run needs are there (workers load it themselves)."""
-    from cascade.bundle import Bundle
-
-    bundle = Bundle.open(path)
-    bundle.check_files(coarse)
-    return None
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -190,7 +181,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         workers = 1 if pacs is not None or example else resolve_workers(args.workers, len(args.scans) or 1)
         local = workers == 1 and args.cluster is None
         with boundary(args.models, "cannot load model bundle"):
-            cascade = spec.load() if local else check_bundle(args.models, args.coarse)
+            cascade = spec.load() if local else Bundle.open(args.models).check_files(args.coarse)  # workers load it
         held.enter_context(folder_lock(args.out))  # one run per output folder
         earlier = clear_out(args.out, check_out(args.out, args.overwrite, example, inputs))  # again, under the lock
         if earlier:

@@ -17,9 +17,9 @@ them; what each executor adds is only how the jobs reach a process holding the b
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from cascade.pipeline.jobs import ModelSpec, Outcome, ScanJob, cascade_for, run_job
@@ -99,13 +99,10 @@ def process_pool(spec: ModelSpec, jobs: Sequence[ScanJob], workers: int, retries
                         del todo[job.index]
                         yield outcome
             started = [job for job in broken if Path(marks, str(job.index)).exists()]
-            if broken and not started:  # the pool died before any job began: it will not get better
-                started = broken
-                tries.update(dict.fromkeys((job.index for job in broken), retries))
-            for job in started:  # the pool died: who had started is a suspect, the rest goes on
+            for job in started or broken:  # who had started is a suspect, the rest goes on
                 Path(marks, str(job.index)).unlink(missing_ok=True)
                 tries[job.index] += 1
-                if tries[job.index] > retries:
+                if tries[job.index] > retries or not started:  # none had started: the pool itself dies
                     del todo[job.index]
                     yield Outcome(job.index, error=f"{job.scan}: failed: {WORKER_DIED}")
                 else:
