@@ -11,8 +11,13 @@ passes would be, so ``cascade.stages.LocalStage.predict`` takes either.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable, Sequence
+
+WEIGHTS_MEMBER = "model.weights.h5"  # where Keras 3 keeps the weights inside a .keras archive
 
 
 class StreamedModels(Sequence):
@@ -28,6 +33,7 @@ class StreamedModels(Sequence):
         self.current = 0
         self.loads = 1  # weight files read so far (for benchmarks and tests)
         self._forward = tf.function(lambda x: self.model(x, training=False))
+        self._scratch = tempfile.TemporaryDirectory(prefix="landmark-cascade-weights-")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -45,6 +51,19 @@ class StreamedModels(Sequence):
     def hold(self, n: int) -> None:
         """Make the resident model landmark ``n``'s (its weights read when another's are held)."""
         if n != self.current:
-            self.model.load_weights(self.paths[n])
+            self.model.load_weights(self._weights_file(self.paths[n]))
             self.current = n
             self.loads += 1
+
+    def _weights_file(self, path: Path) -> Path:
+        """A file Keras reads the weights of ``path`` from quickly: the ``.keras`` archive's weights
+        member copied into the scratch folder (``path`` itself if it is not such an archive)."""
+        if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+            return path
+        with zipfile.ZipFile(path) as zf:
+            if WEIGHTS_MEMBER not in zf.namelist():
+                return path
+            out = Path(self._scratch.name) / "held.weights.h5"
+            with zf.open(WEIGHTS_MEMBER) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 16 << 20)
+        return out

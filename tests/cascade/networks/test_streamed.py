@@ -61,3 +61,31 @@ def test_streamed_models_hold_the_asked_landmark(per_landmark_bundle):
     assert len(s) == len(paths)
     with pytest.raises(IndexError):
         s[len(paths)]
+
+
+def test_weights_are_read_from_a_scratch_copy_of_the_archive_member_and_it_is_removed(per_landmark_bundle):
+    """The fast path (the .keras archive's weights member copied out) gives the archive's values;
+    a weights file that is not an archive is read as it is; the scratch folder goes with the object."""
+    import gc
+    from pathlib import Path
+
+    from cascade.networks.build import load_model
+
+    paths = per_landmark_bundle.model_paths(2)
+    s = StreamedModels(paths, load_model)
+    fast = s._weights_file(paths[1])
+    assert fast.parent == Path(s._scratch.name) and fast.name.endswith(".weights.h5")
+    s.model.load_weights(fast)
+    want = load_model(paths[1]).get_weights()
+    got = s.model.get_weights()
+    assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
+    plain = Path(s._scratch.name).parent / f"{Path(s._scratch.name).name}-plain.weights.h5"
+    try:
+        load_model(paths[0]).save_weights(plain)
+        assert s._weights_file(plain) == plain
+    finally:
+        plain.unlink(missing_ok=True)
+    scratch = Path(s._scratch.name)
+    del s
+    gc.collect()
+    assert not scratch.exists()
