@@ -9,7 +9,8 @@ For each labelled real subject X (Visible Human male, female, headsq):
    plus synthetic heads; atlases of the other subjects only);
 2. on X's original scan it measures, per landmark (mm): registration of the other labelled heads
    onto X (search + affine, and + B-spline: the coarse stage alone, atlases averaged), the
-   cascade after phases 2 and 3 from that coarse estimate, the same local phases after the
+   cascade after phases 2 and 3 from that coarse estimate, phase 3 straight from it, per landmark
+   the steadier of those two (``phase3_starts`` "steadier"), the same local phases after the
    phase-1 network instead, and the synthetic-only demo bundle (before this work).
 
 Writes ``WORK/results.json`` and prints a per-landmark table. ``--quick``: a smoke run (one copy
@@ -33,6 +34,7 @@ from data.real_subjects import SUBJECTS, default_root, load_subjects  # noqa: E4
 from phases.train_real import COPIES, DEMO, build_bundle, training_pool  # noqa: E402
 
 METHODS = ("registration affine", "registration B-spline", "cascade phase 2 (atlas)", "cascade phase 3 (atlas)",
+           "cascade phase 3 from coarse (atlas)", "cascade phase 3 steadier start (atlas)",
            "network phase 1", "network phase 3", "demo bundle phase 3")
 
 
@@ -54,7 +56,7 @@ def evaluate_fold(bundle_dir: Path, subject: str, volume, truth) -> dict[str, li
     for mode, label in (("affine", "registration affine"), ("bspline", "registration B-spline")):
         b = Bundle(bundle.path, replace(bundle.config, coarse=replace(bundle.config.coarse, mode=mode)), bundle.names,
                    bundle.info)
-        c = Cascade(b, "atlas")
+        c = Cascade(b, "atlas", starts="phase2")  # the paper's cascade; the steadier start below
         t0 = time.perf_counter()
         pred = c.predict(volume)
         seconds[mode] = round(time.perf_counter() - t0, 1)
@@ -65,7 +67,11 @@ def evaluate_fold(bundle_dir: Path, subject: str, volume, truth) -> dict[str, li
             out["cascade phase 3 (atlas)"] = err(pred.estimates[2][idx])
             out["per-atlas affine"] = {a["atlas"]: err(p[idx]) for a, p in
                                        zip(c.last_prior["atlases"], c.last_prior["per_atlas"])}
-    pred = Cascade(bundle, "network").predict(volume)
+            # phase 3 straight from the coarse estimate, and per landmark the steadier of the two starts
+            out["cascade phase 3 from coarse (atlas)"] = err(c.last_phase(c.case(volume), pred.estimates[0])[0][idx])
+            steady = Cascade(b, "atlas", starts="steadier").predict(volume)
+            out["cascade phase 3 steadier start (atlas)"] = err(steady.estimates[2][idx])
+    pred = Cascade(bundle, "network", starts="phase2").predict(volume)
     idx = [bundle.names.index(n) for n in names]
     out["network phase 1"], out["network phase 3"] = err(pred.estimates[0][idx]), err(pred.estimates[2][idx])
     demo = Cascade.load(DEMO)

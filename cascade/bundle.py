@@ -12,9 +12,9 @@
 
 Models are Keras v3 ``.keras`` files, loaded with ``safe_mode=True`` (no arbitrary code).
 
-Versions: 2 saves every setting that changes what a model means; a version-1 bundle (written
-before preprocessing, window and network-size settings were saved) loads with the values that
-version used (``LEGACY``), so it is read faithfully even if the defaults change. Any other
+Versions: 3 saves every setting that changes what a model means or how it is run; a version-1
+bundle (written before preprocessing, window and network-size settings were saved) or version-2
+bundle (before ``phase3_starts``) loads with the values that version used (``LEGACY``), so it is read faithfully even if the defaults change. Any other
 version, or a manifest with missing or unknown settings, is a clear ``InputError``.
 """
 from __future__ import annotations
@@ -32,16 +32,20 @@ from data.errors import InputError
 BUNDLED = Path(__file__).resolve().parent / "models"  # the bundles shipped with the package
 DEMO_BUNDLE = BUNDLED / "demo"  # synthetic heads only
 DEFAULT_BUNDLE = BUNDLED / "craniofacial"  # labelled real head CTs + synthetic heads (phases.train_real)
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
 MANIFEST = "bundle.json"
-# what version 1 used without saving it (module constants then): it loads with exactly these
-LEGACY = {1: {
-    "net": {"base_filters": 64, "l2": 1e-4, "identity_dim": 64},
-    "phase": {"window_hu": (-1000.0, 2000.0)},
-    "coarse": {"method": "network", "mode": "affine", "spacing": 2.0, "search_mm": 4.0,
-               "scales": (0.88, 0.94, 1.0, 1.06, 1.12), "margin_mm": 20.0},
-    "preprocess": {"percentiles": (1.0, 99.0), "resample_below": 0.75},
-}}
+# what older versions used without saving it (module constants then): they load with exactly these
+LEGACY = {
+    1: {
+        "net": {"base_filters": 64, "l2": 1e-4, "identity_dim": 64},
+        "phase": {"window_hu": (-1000.0, 2000.0)},
+        "coarse": {"method": "network", "mode": "affine", "spacing": 2.0, "search_mm": 4.0,
+                   "scales": (0.88, 0.94, 1.0, 1.06, 1.12), "margin_mm": 20.0},
+        "preprocess": {"percentiles": (1.0, 99.0), "resample_below": 0.75},
+        "phase3_starts": "phase2",
+    },
+    2: {"phase3_starts": "phase2"},  # phase 3 always started from phase 2's estimate
+}
 SOFTWARE = ("landmark-cascade", "tensorflow", "keras", "numpy", "SimpleITK", "opencv-python-headless")
 
 

@@ -95,6 +95,11 @@ class CoarseConfig:
     margin_mm: float = 20.0
 
 
+# Where phase 3 starts: from phase 2's estimate (the paper's cascade), or "steadier": from phase 2's
+# and from the coarse estimate, keeping per landmark the answer whose shifted reruns agree best
+PHASE3_STARTS = ("phase2", "steadier")
+
+
 @dataclass(frozen=True)
 class CascadeConfig:
     """All three phases plus the preset name and the coarse-stage method."""
@@ -106,6 +111,7 @@ class CascadeConfig:
         size=(24, 40, 40), spacing=(1.0, 0.6, 0.6), shift_mm=6.0, net=LOCAL_NET))
     coarse: CoarseConfig = field(default_factory=CoarseConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    phase3_starts: str = "phase2"  # PHASE3_STARTS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,16 +145,20 @@ class CascadeConfig:
             net = build(NetConfig, p.pop("net"), f"{key}.net", legacy.get("net"))
             return build(klass, p, key, legacy.get("phase"), net=net)
 
-        for key in ("preset", "phase1", "phase2", "phase3"):
+        for key in ("preset", "phase1", "phase2", "phase3", "phase3_starts"):
             if key not in d and key not in legacy:
                 raise ValueError(f"missing setting {key}")
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}")
+        starts = d.get("phase3_starts", legacy.get("phase3_starts"))
+        if starts not in PHASE3_STARTS:
+            raise ValueError(f"phase3_starts {starts!r}: not one of {', '.join(PHASE3_STARTS)}")
         return cls(preset=d["preset"], phase1=phase(GlobalPhaseConfig, "phase1"),
                    phase2=phase(LocalPhaseConfig, "phase2"), phase3=phase(LocalPhaseConfig, "phase3"),
                    coarse=build(CoarseConfig, d.get("coarse", {}), "coarse", legacy.get("coarse")),
-                   preprocess=build(PreprocessConfig, d.get("preprocess", {}), "preprocess", legacy.get("preprocess")))
+                   preprocess=build(PreprocessConfig, d.get("preprocess", {}), "preprocess", legacy.get("preprocess")),
+                   phase3_starts=starts)
 
 
 def preset(name: str = "fast") -> CascadeConfig:

@@ -9,6 +9,9 @@
 3. Coarse stage: reduced atlases (``cascade.coarse.atlas``: 2 mm head boxes, int16) of the labelled
    subjects go into ``BUNDLE/atlases/``; the bundle's coarse method is ``atlas``. The demo's
    phase-1 network is kept in the bundle as the ``network`` option (``run_pipeline.py --coarse network``).
+   Phase 3 starts from phase 2's estimate and from the coarse one, the steadier answer kept per
+   landmark (``phase3_starts`` "steadier": 5.83 mm leave-one-subject-out against 7.56 mm from
+   phase 2 alone, ``bench/RESULTS.md``).
 4. ``bundle.json`` records the subjects, copies, synthetic cases, epochs and times.
 
 ``--exclude SUBJECT`` leaves a subject (and every augmented copy of it) out: the leave-one-
@@ -67,7 +70,7 @@ def build_bundle(pool: Path, bundle_dir: Path, data: Path, exclude: Sequence[str
     subjects = load_subjects(data, keep)
     bundle.info["atlases"] = save_atlases([make_atlas(n, v, lm) for n, (v, lm) in subjects.items()],
                                           bundle.path / "atlases")
-    bundle.config = replace(bundle.config, coarse=CoarseConfig(method="atlas"))
+    bundle.config = replace(bundle.config, coarse=CoarseConfig(method="atlas"), phase3_starts="steadier")
     bundle.info["training_data"] = {
         "real_subjects": keep, "excluded_subjects": list(exclude), "pool": str(pool),
         "phase1_network": f"copied from {init_from} (synthetic heads only)",

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from cascade.bundle import DEFAULT_BUNDLE, Bundle
+from cascade.config import PHASE3_STARTS
 from cascade.pipeline.case_run import FORMATS
 from cascade.pipeline.executors import dask_cluster, default_workers, process_pool, serial, threads_per_worker
 from cascade.pipeline.jobs import ModelSpec, ScanJob
@@ -112,6 +113,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="model bundle (default: the shipped cascade/models/craniofacial, trained on real head CTs)")
     p.add_argument("--coarse", choices=("atlas", "network"),
                    help="first estimate: atlas registration or the phase-1 network (default: the bundle's)")
+    p.add_argument("--phase3-starts", choices=PHASE3_STARTS,
+                   help="phase 3 from phase 2's estimate (phase2), or from it and from the coarse estimate, "
+                        "the steadier answer kept per landmark (steadier) (default: the bundle's)")
     p.add_argument("--out", type=Path, default=Path("output"), help="output folder (default: ./output)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the earlier run in --out: delete the files its run.json lists, then run")
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if pacs is not None:
             args.scans = [pacs.scan]
             truths = truths or [None]
-        spec = ModelSpec(os.path.abspath(args.models), args.coarse, args.review_mm, args.threads)
+        spec = ModelSpec(os.path.abspath(args.models), args.coarse, args.review_mm, args.threads, args.phase3_starts)
         workers = 1 if pacs is not None or example else resolve_workers(args.workers, len(args.scans) or 1)
         local = workers == 1 and args.cluster is None
         with boundary(args.models, "cannot load model bundle"):

@@ -23,13 +23,14 @@ from data.errors import InputError, as_input_error
 @dataclass(frozen=True)
 class ModelSpec:
     """The bundle a job runs, as ``run_pipeline.py`` was told (``--models``, ``--coarse``,
-    ``--review-mm``), and the threads of the process that runs it (``--threads``: TensorFlow's and
+    ``--review-mm``, ``--phase3-starts``), and the threads of the process that runs it (``--threads``: TensorFlow's and
     the atlas stage's; None: their defaults, all cores)."""
 
     path: str
     coarse: str | None = None
     review_mm: float | None = None
     threads: int | None = None
+    phase3_starts: str | None = None
 
     def load(self):
         """The ``cascade.predict.Cascade`` of this bundle (a fresh load), TensorFlow first set to
@@ -40,7 +41,7 @@ class ModelSpec:
 
         set_threads(self.threads)
 
-        cascade = Cascade.load(self.path, self.coarse, threads=self.threads)
+        cascade = Cascade.load(self.path, self.coarse, threads=self.threads, starts=self.phase3_starts)
         if self.review_mm is not None:
             cascade.calibration = replace(cascade.calibration, review_mm=self.review_mm)
         return cascade

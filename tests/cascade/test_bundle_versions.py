@@ -59,10 +59,29 @@ def test_version_1_manifest_without_new_settings_uses_legacy_values(tmp_path):
     assert cfg.preprocess.resample_below == LEGACY[1]["preprocess"]["resample_below"]
 
 
+def test_version_2_manifest_starts_phase_3_from_phase_2(tmp_path):
+    b, d = _manifest(tmp_path, version=2)
+    assert d["config"].pop("phase3_starts") == "phase2"
+    _write(b, d)
+    assert Bundle.open(b.path).config.phase3_starts == "phase2"
+    d["version"] = BUNDLE_VERSION  # the current version must say it
+    _write(b, d)
+    with pytest.raises(InputError, match="missing setting phase3_starts"):
+        Bundle.open(b.path)
+
+
+def test_unknown_phase3_start_is_refused(tmp_path):
+    b, d = _manifest(tmp_path)
+    d["config"]["phase3_starts"] = "anywhere"
+    _write(b, d)
+    with pytest.raises(InputError, match="phase3_starts 'anywhere': not one of phase2, steadier"):
+        Bundle.open(b.path)
+
+
 def test_unknown_version_is_a_clear_error(tmp_path):
     b, d = _manifest(tmp_path, version=99)
     _write(b, d)
-    with pytest.raises(InputError, match="bundle version 99, this software reads versions 1, 2"):
+    with pytest.raises(InputError, match="bundle version 99, this software reads versions 1, 2, 3"):
         Bundle.open(b.path)
 
 
