@@ -13,6 +13,8 @@ Data: ``../shared/data/mri`` (see its README). Protocol:
 2. **Test** on Colin27 (``colin27/ch2.nii.gz``, another person, never used for training,
    tuning or checkpoint choice): ``run_pipeline.py`` predicts the 32 points, compared with
    ``Colin27_MEAN.fcsv`` (the mean of 8 raters x 4 sessions) by ``cascade.evaluation.cli``.
+   The same bundle is run again with ``--phase3-starts steadier`` (phase 3 from phase 2's and
+   from the phase-1 estimate, per landmark the steadier answer; the shipped CT bundle's default).
 3. **Side by side**: (a) the 32 rater files against their mean (the human bar); (b) the template
    registered to Colin27 with SimpleITK (affine; affine + B-spline; ``cascade/registration.py``)
    and its landmarks carried across, evaluated the same way, with their times.
@@ -65,10 +67,12 @@ def train(manifest: Path, bundle: Path, quick: bool, epochs_global: int, epochs_
         raise SystemExit("training failed")
 
 
-def predict(data: Path, bundle: Path, out: Path) -> None:
-    """``run_pipeline.py`` on Colin27 in its own process, as a user would run it (with QC images)."""
+def predict(data: Path, bundle: Path, out: Path, starts: str = "phase2") -> None:
+    """``run_pipeline.py`` on Colin27 in its own process, as a user would run it (with QC images);
+    ``starts``: ``--phase3-starts``."""
     subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), str(data / SUBJECT), "--models", str(bundle),
-                    "--out", str(out), "--truth", str(data / SUBJECT_MEAN), "--quiet", "--qc", "--overwrite"], check=True)
+                    "--out", str(out), "--truth", str(data / SUBJECT_MEAN), "--quiet", "--qc", "--overwrite",
+                    "--phase3-starts", starts], check=True)
 
 
 def registration(data: Path, out: Path, mode: str, quick: bool) -> dict:
@@ -126,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     timed("train (phases 1-3)", times, train, manifest, work / "bundle", args.quick, args.epochs_global,
           args.epochs_local, args.crops_per_case)
     timed("cascade: predict Colin27", times, predict, data, work / "bundle", work / "pred")
+    timed("cascade, steadier start: predict Colin27", times, predict, data, work / "bundle", work / "pred_steadier",
+          "steadier")
     reg_info = {mode: timed(f"registration: {mode}", times, registration, data, work / f"registration_{mode}", mode,
                             args.quick) for mode in ("affine", "bspline")}
     truth = data / SUBJECT_MEAN
     reports = {"cascade": summary_of(work / "pred", truth, work / "report_cascade"),
+               "steadier": summary_of(work / "pred_steadier", truth, work / "report_steadier"),
                "raters": summary_of(data / RATERS, truth, work / "report_raters"),
                "affine": summary_of(work / "registration_affine", truth, work / "report_affine"),
                "bspline": summary_of(work / "registration_bspline", truth, work / "report_bspline")}
@@ -138,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pred_summary = pd.read_csv(work / "pred" / "summary.csv").iloc[0]
     rows = {f"cascade {p}": overall_row(reports["cascade"], p) for p in ("phase1", "phase2", "phase3")}
+    rows["cascade phase3, steadier start"] = overall_row(reports["steadier"], "phase3")
     rows["raters vs their mean (32 files)"] = overall_row(reports["raters"], "final")
     rows["affine registration"] = overall_row(reports["affine"], "final")
     rows["affine + B-spline registration"] = overall_row(reports["bspline"], "final")
@@ -151,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         t = seconds.get(name, float("nan"))
         print(f"{name:<34}{r['n']:5d}{r['mre_mm']:8.2f}{r['median_mm']:8.2f}{r['sd_mm']:7.2f}{r['sdr_le_2mm_pct']:8.1f}"
               f"{r['sdr_le_3mm_pct']:8.1f}{r['sdr_le_4mm_pct']:8.1f}{t:8.1f}")
-    lms = {"cascade": per_landmark(reports["cascade"], "phase3"), "raters": per_landmark(reports["raters"], "final"),
+    lms = {"cascade": per_landmark(reports["cascade"], "phase3"), "steadier": per_landmark(reports["steadier"], "phase3"),
+           "raters": per_landmark(reports["raters"], "final"),
            "affine": per_landmark(reports["affine"], "final"), "bspline": per_landmark(reports["bspline"], "final")}
-    print(f"\n{'landmark':<10}{'cascade':>9}{'raters':>9}{'affine':>9}{'bspline':>9}   (MRE mm)")
+    print(f"\n{'landmark':<10}{'cascade':>9}{'steadier':>9}{'raters':>9}{'affine':>9}{'bspline':>9}   (MRE mm)")
     for name in lms["raters"]:
         print(f"{name:<10}" + "".join(f"{lms[k].get(name, float('nan')):9.2f}" for k in lms))
     results = {"rows": rows, "seconds": seconds, "per_landmark": lms, "times_s": times,

@@ -38,6 +38,8 @@ def test_afids_benchmark_quick(tmp_path):
     numbers = json.loads((tmp_path / "results.json").read_text())
     assert numbers["rows"]["raters vs their mean (32 files)"]["n"] == 32 * 32
     assert numbers["rows"]["cascade phase3"]["n"] == 32
+    assert numbers["rows"]["cascade phase3, steadier start"]["n"] == 32  # run_pipeline.py --phase3-starts steadier
+    assert (tmp_path / "pred_steadier/ch2/landmarks.csv").is_file()
 
 
 def test_real_ct_benchmark_quick(tmp_path):
