@@ -87,7 +87,8 @@ def test_cascade_predict_records_bone_distances_only_on_ct(monkeypatch):
     fake._coarse = lambda case, volume: np.array([point])
     fake.run_stage = lambda phase, case, previous: previous
     fake.last_phase = lambda case, previous: (previous, np.empty((0,) + previous.shape))
-    fake.confidence = lambda est, shifted: (None, None)  # no networks: no test-time crops
+    fake.confidence = lambda est, shifted, start=None: (None, None)  # no networks: no test-time crops
+    fake.starts = "phase2"
     fake._lock = threading.Lock()
     pred = fake.predict(vol)
     assert pred.bone_mm.tolist() == [pytest.approx(15.0)]

@@ -77,9 +77,9 @@ def test_a_failing_scan_never_stops_the_batch(tmp_path, scans, monkeypatch, caps
 
 
 @pytest.mark.parametrize("breakage,expected", [
-    ("no config", "/bundle.json: bundle settings do not match version 2: 'config'"),
+    ("no config", "/bundle.json: bundle settings do not match version 3: 'config'"),
     ("corrupt model", ": cannot load model bundle: unexpected ValueError"),
-    ("list manifest", "/bundle.json: bundle version None, this software reads versions 1, 2"),
+    ("list manifest", "/bundle.json: bundle version None, this software reads versions 1, 2, 3"),
 ])
 def test_broken_bundle_is_one_line(tmp_path, scans, capsys, breakage, expected):
     bundle = tmp_path / "bundle"
