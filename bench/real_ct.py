@@ -68,9 +68,11 @@ def evaluate_fold(bundle_dir: Path, subject: str, volume, truth) -> dict[str, li
             out["per-atlas affine"] = {a["atlas"]: err(p[idx]) for a, p in
                                        zip(c.last_prior["atlases"], c.last_prior["per_atlas"])}
             # phase 3 straight from the coarse estimate, and per landmark the steadier of the two starts
-            out["cascade phase 3 from coarse (atlas)"] = err(c.last_phase(c.case(volume), pred.estimates[0])[0][idx])
-            steady = Cascade(b, "atlas", starts="steadier").predict(volume)
-            out["cascade phase 3 steadier start (atlas)"] = err(steady.estimates[2][idx])
+            # (what Cascade(b, "atlas", starts="steadier") predicts, without running the atlas stage again)
+            case, (coarse, after2) = c.case(volume), pred.estimates[:2]
+            out["cascade phase 3 from coarse (atlas)"] = err(c.last_phase(case, coarse)[0][idx])
+            steady = c.steadier_last_phase(case, np.stack([after2, coarse]))[0]
+            out["cascade phase 3 steadier start (atlas)"] = err(steady[idx])
     pred = Cascade(bundle, "network", starts="phase2").predict(volume)
     idx = [bundle.names.index(n) for n in names]
     out["network phase 1"], out["network phase 3"] = err(pred.estimates[0][idx]), err(pred.estimates[2][idx])

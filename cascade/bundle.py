@@ -14,8 +14,8 @@ Models are Keras v3 ``.keras`` files, loaded with ``safe_mode=True`` (no arbitra
 
 Versions: 3 saves every setting that changes what a model means or how it is run; a version-1
 bundle (written before preprocessing, window and network-size settings were saved) or version-2
-bundle (before ``phase3_starts``) loads with the values that version used (``LEGACY``), so it is read faithfully even if the defaults change. Any other
-version, or a manifest with missing or unknown settings, is a clear ``InputError``.
+bundle (before ``phase3_starts``) loads with the values that version used (``LEGACY``), so it
+is read faithfully even if the defaults change. Any other version, or a manifest with missing or unknown settings, is a clear ``InputError``.
 """
 from __future__ import annotations
 

@@ -198,11 +198,9 @@ class Cascade:
         est.append(self.run_stage(2, case, est[-1]))
         seconds["phase2"] = time.perf_counter() - t
         t = time.perf_counter()
-        if self.starts == "phase2":
-            final, shifted = self.last_phase(case, est[-1])
-            start = est[-1]
-        else:  # "steadier": from phase 2's estimate and from the coarse one, per landmark the steadier answer
-            final, shifted, start = self.steadier_last_phase(case, np.stack([est[-1], est[0]]))
+        # "steadier": also from the coarse estimate, per landmark the steadier answer
+        starts = np.stack([est[-1], est[0]] if self.starts == "steadier" else [est[-1]])
+        final, shifted, start = self.steadier_last_phase(case, starts)
         est.append(final)
         seconds["phase3"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -238,8 +236,8 @@ class Cascade:
 
     def steadier_last_phase(self, case: Case, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Phase 3 (with its shifted reruns, :meth:`last_phase`) from each of the (C, N, 3)
-        ``candidates`` starts; per landmark, the answers of the start whose reruns agree best
-        (smallest RMS spread, ``cascade.confidence.rms_spread``). Returns the final (N, 3), its
+        ``candidates`` starts (C = 1: that start's); per landmark, the answers of the start whose
+        reruns agree best (smallest RMS spread, ``cascade.confidence.rms_spread``). Returns the final (N, 3), its
         shifted answers (S, N, 3) and the start each landmark's came from (N, 3). (The other
         start's answers are left out of the uncertainty: with them its AUROC on validation fell
         from 0.82 to 0.71, ``bench/RESULTS.md``.)"""

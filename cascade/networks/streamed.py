@@ -58,12 +58,12 @@ class StreamedModels(Sequence):
     def _weights_file(self, path: Path) -> Path:
         """A file Keras reads the weights of ``path`` from quickly: the ``.keras`` archive's weights
         member copied into the scratch folder (``path`` itself if it is not such an archive)."""
-        if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        if path.suffix != ".keras":
             return path
-        with zipfile.ZipFile(path) as zf:
-            if WEIGHTS_MEMBER not in zf.namelist():
-                return path
-            out = Path(self._scratch.name) / "held.weights.h5"
-            with zf.open(WEIGHTS_MEMBER) as src, open(out, "wb") as dst:
+        out = Path(self._scratch.name) / "held.weights.h5"
+        try:
+            with zipfile.ZipFile(path) as zf, zf.open(WEIGHTS_MEMBER) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, 16 << 20)
+        except (zipfile.BadZipFile, KeyError):  # not an archive, or no weights member: Keras reads it as it is
+            return path
         return out

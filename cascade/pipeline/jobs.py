@@ -23,8 +23,8 @@ from data.errors import InputError, as_input_error
 @dataclass(frozen=True)
 class ModelSpec:
     """The bundle a job runs, as ``run_pipeline.py`` was told (``--models``, ``--coarse``,
-    ``--review-mm``, ``--phase3-starts``), and the threads of the process that runs it (``--threads``: TensorFlow's and
-    the atlas stage's; None: their defaults, all cores)."""
+    ``--review-mm``, ``--phase3-starts``), and the threads of the process that runs it
+    (``--threads``: TensorFlow's and the atlas stage's; None: their defaults, all cores)."""
 
     path: str
     coarse: str | None = None
